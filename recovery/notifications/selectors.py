@@ -1,0 +1,28 @@
+"""Reads for notifications. Everything here is the signed-in user's own data: no episode scoping."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from recovery.accounts.models import User
+from recovery.notifications.models import ConsentKind, NotificationConsent, PushSubscription
+
+#: Consent rows returned by the history endpoint, newest first.
+CONSENT_HISTORY_LIMIT = 100
+
+
+def subscriptions_for(*, user: User) -> QuerySet[PushSubscription]:
+    return PushSubscription.objects.filter(user=user).order_by("-updated_at", "id")
+
+
+def consent_current(*, user: User, kind: ConsentKind) -> NotificationConsent | None:
+    """The latest consent row of one kind, or None if the person never answered."""
+    return NotificationConsent.objects.filter(user=user, kind=kind).order_by("-at", "-id").first()
+
+
+def consent_state(*, user: User) -> dict[ConsentKind, NotificationConsent | None]:
+    return {kind: consent_current(user=user, kind=kind) for kind in ConsentKind}
+
+
+def consent_history(*, user: User) -> QuerySet[NotificationConsent]:
+    return NotificationConsent.objects.filter(user=user).order_by("-at", "-id")[:CONSENT_HISTORY_LIMIT]

@@ -1,0 +1,25 @@
+"""Every periodic task in one place. Each entry expires so that a backlog never piles up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "purge-expired-api-tokens": {
+        "task": "recovery.accounts.tasks.purge_expired_tokens",
+        "schedule": crontab(minute=17, hour=3),
+        "options": {"expires": 3600},
+    },
+    "dispatch-due-reminders": {
+        "task": "recovery.reminders.tasks.dispatch_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "sync-reminder-schedules": {
+        "task": "recovery.reminders.tasks.sync_schedules",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 600},
+    },
+}
