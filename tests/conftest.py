@@ -20,7 +20,7 @@ from recovery.episodes.models import Episode
 from tests.factories import ClinicFactory, EpisodeFactory, PatientFactory, UserFactory
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def _clock_from_environment() -> Iterator[None]:
     """``MOBILIZE_TEST_NOW=2026-03-08T06:59:00Z make test`` runs the suite at a chosen instant (the clock
     still ticks), to prove no test depends on the hour or the day it happens to run at."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from factory.declarations import (
@@ -66,6 +67,11 @@ class PatientProfileFactory(DjangoModelFactory[PatientProfile]):
     preferred_language = "en"
 
 
+def _zone_of(patient: User) -> ZoneInfo:
+    profile = getattr(patient, "patient_profile", None)
+    return ZoneInfo(profile.time_zone if profile is not None else "UTC")
+
+
 class EpisodeFactory(DjangoModelFactory[Episode]):
     class Meta:
         model = Episode
@@ -76,7 +82,10 @@ class EpisodeFactory(DjangoModelFactory[Episode]):
     surgeon = SubFactory(UserFactory, role=Role.SURGEON, clinic=SelfAttribute("..clinic"))
     procedure = LazyFunction(lambda: Procedure.objects.get(code="lumbar_microdiscectomy"))
     levels = LazyFunction(lambda: ["L4-L5"])
-    surgery_date = LazyFunction(lambda: timezone.now().date() - timedelta(days=10))
+    # Ten days ago on the patient's own calendar, whatever the hour in UTC.
+    surgery_date = LazyAttribute(
+        lambda o: timezone.localtime(timezone.now(), _zone_of(o.patient)).date() - timedelta(days=10)
+    )
     status = EpisodeStatus.RECOVERING
 
     @post_generation

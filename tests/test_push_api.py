@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from recovery.notifications.models import NotificationConsent, PushSubscription
@@ -353,11 +354,15 @@ def test_public_key_is_the_configured_application_server_key(world: World, setti
 
 def test_consent_changes_are_recorded_with_time_and_version_and_history_is_kept(world: World) -> None:
     client = client_for(world.patient)
-    with time_machine.travel(datetime(2026, 5, 1, 9, 0, tzinfo=UTC), tick=False):
+    # Tomorrow and the day after, at fixed hours: inside the token's lifetime whenever the suite runs.
+    tomorrow = timezone.now().astimezone(UTC).date() + timedelta(days=1)
+    first = datetime.combine(tomorrow, time(9, 0), tzinfo=UTC)
+    second = datetime.combine(tomorrow + timedelta(days=1), time(18, 30), tzinfo=UTC)
+    with time_machine.travel(first, tick=False):
         granted = client.post(
             CONSENT_URL, {"kind": "push", "granted": True, "version": "2026-05"}, format="json"
         )
-    with time_machine.travel(datetime(2026, 6, 2, 18, 30, tzinfo=UTC), tick=False):
+    with time_machine.travel(second, tick=False):
         revoked = client.post(
             CONSENT_URL, {"kind": "push", "granted": False, "version": "2026-05"}, format="json"
         )
@@ -370,17 +375,18 @@ def test_consent_changes_are_recorded_with_time_and_version_and_history_is_kept(
         "kind": "push",
         "granted": True,
         "version": "2026-05",
-        "at": "2026-05-01T09:00:00Z",
+        "at": first.isoformat().replace("+00:00", "Z"),
     }
+    at_second = second.isoformat().replace("+00:00", "Z")
     state = client.get(CONSENT_URL).json()
     assert state["current"] == {
-        "push": {"kind": "push", "granted": False, "version": "2026-05", "at": "2026-06-02T18:30:00Z"},
-        "email": {"kind": "email", "granted": True, "version": "2026-06", "at": "2026-06-02T18:30:00Z"},
+        "push": {"kind": "push", "granted": False, "version": "2026-05", "at": at_second},
+        "email": {"kind": "email", "granted": True, "version": "2026-06", "at": at_second},
     }
     assert [(row["kind"], row["granted"], row["at"][:10]) for row in state["history"]][-1] == (
         "push",
         True,
-        "2026-05-01",
+        first.date().isoformat(),
     )
     assert len(state["history"]) == 3
     assert NotificationConsent.objects.filter(user=world.patient).count() == 3
