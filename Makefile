@@ -64,10 +64,11 @@ $(STAMP): $(LOCK) pyproject.toml
 	"$(BIN)/uv" pip sync --python "$(PY)" --require-hashes $(LOCK)
 	@touch "$@"
 
-# The PWA (frontend/) lands with a later issue; until frontend/package.json exists this is a no-op.
+# The PWA (frontend/): rebuilt when any of its sources changes (frontend/lighthouse/ is a separate
+# tool with its own node_modules, installed only when Lighthouse is run: see frontend/lighthouse/run.mjs).
 ifneq ($(wildcard frontend/package.json),)
 FRONTEND_STAMP := frontend/node_modules/.mobilize-built
-FRONTEND_SRC := $(shell find frontend -type f -not -path 'frontend/node_modules/*' -not -path 'frontend/dist/*' 2>/dev/null)
+FRONTEND_SRC := $(shell find frontend -type f -not -path '*/node_modules/*' -not -path 'frontend/dist/*' -not -path 'frontend/lighthouse/*' 2>/dev/null)
 
 frontend: $(FRONTEND_STAMP)
 

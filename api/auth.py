@@ -19,19 +19,28 @@ from api.authentication import BearerTokenAuthentication
 from api.fields import StrictCharField, StrictSerializer
 from api.me import MeSerializer, me_payload
 from recovery.accounts.models import ApiToken, User
-from recovery.accounts.services import (
-    credentials_check,
-    password_set_from_invitation,
-    token_issue,
-    token_revoke,
-)
-
-_WRONG_CREDENTIALS = "Unable to sign in with this email and password."
+from recovery.accounts.services import password_set_from_invitation, token_revoke
+from recovery.security.net import client_address
+from recovery.security.services import SignInFailed, SignInLocked, sign_in, token_issue_for_device
 
 
 class CredentialsSerializer(StrictSerializer):
     email = StrictCharField(max_length=254)
     password = StrictCharField(max_length=4096, trim_whitespace=False)
+    otp = StrictCharField(
+        max_length=16,
+        required=False,
+        help_text="The 6-digit code from the authenticator app; required once two-factor sign-in is set up.",
+    )
+
+
+class TokenRequestSerializer(CredentialsSerializer):
+    device = StrictCharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        help_text="A name for this device, shown in GET /api/v1/auth/tokens/ (e.g. 'Ana's phone').",
+    )
 
 
 class TokenSerializer(serializers.Serializer[Any]):
@@ -39,16 +48,24 @@ class TokenSerializer(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField()
 
 
-def _signed_in_user(request: Request) -> User:
-    """The user whose email and password the body carries; the same 401 for every failure."""
-    data = CredentialsSerializer(data=request.data)
-    data.is_valid(raise_exception=True)
-    user = credentials_check(
-        request=request._request, email=data.validated_data["email"], password=data.validated_data["password"]
-    )
-    if user is None:
-        raise exceptions.AuthenticationFailed(_WRONG_CREDENTIALS)
-    return user
+def _signed_in_user(request: Request, data: dict[str, Any]) -> User:
+    """The user whose email and password (and second factor) the body carries.
+
+    The same 401 for an unknown email and a wrong password; while the account or the address is locked
+    the same 429 with ``Retry-After`` whatever the body says (recovery/security/services.py).
+    """
+    try:
+        return sign_in(
+            request=request._request,
+            email=data["email"],
+            password=data["password"],
+            otp=data.get("otp"),
+            address=client_address(request._request),
+        )
+    except SignInLocked as locked:
+        raise exceptions.Throttled(wait=locked.retry_after, detail=str(locked)) from None
+    except SignInFailed as failed:
+        raise exceptions.AuthenticationFailed(failed.errors) from None
 
 
 def _client_name(request: Request) -> str:
@@ -68,14 +85,18 @@ class TokenView(APIView):
         return [AllowAny()]
 
     @extend_schema(
-        request=CredentialsSerializer,
+        request=TokenRequestSerializer,
         responses={201: TokenSerializer},
         auth=[],
         summary="Exchange email and password for a bearer token",
     )
     def post(self, request: Request) -> Response:
-        user = _signed_in_user(request)
-        raw, token = token_issue(user=user, client=_client_name(request))
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = _signed_in_user(request, data.validated_data)
+        raw, token = token_issue_for_device(
+            user=user, client=_client_name(request), device=data.validated_data.get("device", "")
+        )
         return Response({"token": raw, "expires_at": token.expires_at}, status=status.HTTP_201_CREATED)
 
     def get_authenticate_header(self, request: Request) -> str:
@@ -114,7 +135,9 @@ class LoginView(APIView):
         request=CredentialsSerializer, responses={200: MeSerializer}, auth=[], summary="Session sign-in"
     )
     def post(self, request: Request) -> Response:
-        user = _signed_in_user(request)
+        data = CredentialsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = _signed_in_user(request, data.validated_data)
         login(request._request, user)
         return Response(me_payload(user))
 

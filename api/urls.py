@@ -3,16 +3,23 @@ from __future__ import annotations
 from django.urls import path
 
 from api import (
+    alerts,
+    audit,
     auth,
     checkins,
+    cohort,
     episodes,
     exercise_logs,
+    fhir,
     health,
     me,
     prescription,
+    protocols,
     push,
     questionnaires,
     reminders,
+    security,
+    trajectory,
 )
 
 app_name = "api"
@@ -38,4 +45,11 @@ urlpatterns = [
     *questionnaires.urlpatterns,
     *push.urlpatterns,
     *reminders.urlpatterns,
+    *security.urlpatterns,
+    *alerts.urlpatterns,
+    *fhir.urlpatterns,
+    *protocols.urlpatterns,
+    *trajectory.urlpatterns,
+    *cohort.urlpatterns,
+    *audit.urlpatterns,
 ]

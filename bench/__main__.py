@@ -1,10 +1,12 @@
-"""``python -m bench [checkin|load|reminders|all] [options]``: run the benchmarks and print their figures.
+"""``python -m bench [checkin|load|reminders|cohort|all] [options]``: run the benchmarks and print their figures.
 
 - ``checkin``: check-in POST through the full stack against a bare view (``bench.checkin_post``);
 - ``load``: patients and clinicians at once on gunicorn with production settings (``bench.load``);
 - ``reminders``: the reminder dispatcher's select-and-enqueue against a bare SELECT, and delivery
   through Celery workers to a local push endpoint (``bench.reminders``);
-- ``all`` (the default, also when the first argument is an option): all three, in that order, each
+- ``cohort``: the full cohort computation against loading its check-ins, and the trajectory endpoint
+  against the episode endpoint, on 10,000 episodes with 180 days of data (``bench.cohort``);
+- ``all`` (the default, also when the first argument is an option): all four, in that order, each
   with its own options from the one command line. The exit status is 1 if any failed.
 """
 
@@ -14,10 +16,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench import checkin_post, load, reminders
+from bench import checkin_post, cohort, load, reminders
 from bench.common import add_database_argument
 
-COMMANDS = ("checkin", "load", "reminders", "all")
+COMMANDS = ("checkin", "load", "reminders", "cohort", "all")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=(
             "Run the benchmarks and print their figures: checkin (check-in POST, full stack vs a bare "
             "view), load (patients and clinicians at once, production settings), reminders (dispatcher "
-            "and delivery rate), or all (the default)."
+            "and delivery rate), cohort (cohort computation and trajectory latency), or all (the default)."
         ),
     )
     if command in ("checkin", "all"):
@@ -38,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         load.add_arguments(parser.add_argument_group("load (load)"))
     if command in ("reminders", "all"):
         reminders.add_arguments(parser.add_argument_group("reminders (reminders)"))
+    if command in ("cohort", "all"):
+        cohort.add_arguments(parser.add_argument_group("cohort (cohort)"))
     add_database_argument(parser)
     parsed = parser.parse_args(args)
 
@@ -45,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkin_options = checkin_post.options_from(parser, parsed) if command in ("checkin", "all") else None
     load_options = load.options_from(parser, parsed) if command in ("load", "all") else None
     reminder_options = reminders.options_from(parser, parsed) if command in ("reminders", "all") else None
+    cohort_options = cohort.options_from(parser, parsed) if command in ("cohort", "all") else None
     status = 0
     ran = False
     if checkin_options is not None:
@@ -59,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ran:
             print()
         status |= reminders.run_main(reminder_options)
+        ran = True
+    if cohort_options is not None:
+        if ran:
+            print()
+        status |= cohort.run_main(cohort_options)
     return status
 
 

@@ -9,17 +9,18 @@ of the same rows, and end-to-end delivery through real Celery workers to a local
   tables are ANALYZEd.
 - Select-and-enqueue, repeated ``--rounds`` times, medians: (a) the bare
   ``SELECT id FROM reminders_reminderschedule WHERE active AND next_due_at <= now()`` through a raw
-  cursor; (b) the dispatcher's selector ``selectors.due_schedules`` (the query ``dispatch_due`` runs);
-  (c) (b) plus publishing one ``send_reminder`` task per row exactly as ``dispatch_due`` does
-  (``apply_async(..., expires=SEND_EXPIRES_SECONDS)``), to a Redis queue no worker consumes, purged
-  after each round. ``dispatch_due`` takes ``DISPATCH_BATCH`` rows per run; to drain all the due rows
-  in one measurement the selector is called with ``limit`` = the due count (said in the output).
+  cursor; (b) the dispatcher's query alone (``selectors.due_pages``, fetched in one page of the due
+  count); (c) what ``dispatch_due`` does with the due rows, ``tasks.enqueue_due``: the advisory lock,
+  the query fetched ``PAGE`` rows at a time, one ``send_reminders`` task per ``SEND_CHUNK`` reminders,
+  to a Redis queue no worker consumes, purged after each round. The dispatcher writes nothing per row,
+  so every round finds the same due rows.
 - End to end: a threaded HTTP push endpoint answering 201 (it counts requests per path and does not
   decrypt), ``--workers`` Celery worker processes (``--pool``, ``--concurrency``) on their own queue
   with VAPID keys from ``vapid_keys_generate`` (what ``manage.py vapid_keys`` prints); the due rows are
-  selected and published as in (c), and the clock runs from the first publish until every due
-  schedule's delivery is ``sent`` in the database. Checked: pushes received = deliveries sent = due
-  schedules, every push path received exactly once.
+  handed out as in (c) (and again every 60 s while waiting, as beat would, since send tasks expire
+  after 50 s), and the clock runs from the first publish until every due schedule's delivery is
+  ``sent`` in the database. Checked: pushes received = deliveries sent = due schedules, every push
+  path received exactly once.
 
 Exit status 1 when something breaks or the end-to-end check fails; slow figures never fail the run.
 """
@@ -27,6 +28,7 @@ Exit status 1 when something breaks or the end-to-end check fails; slow figures 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 import subprocess
@@ -109,7 +111,8 @@ def add_arguments(parser: argparse._ActionsContainer) -> None:
         "--celery-pool",
         choices=("prefork", "threads"),
         default="threads",
-        # On the 2-core machine threads x 8 and prefork x 4 both delivered 54-60/s (3 runs): no difference.
+        # On the 2-core machine (shared with other jobs) threads x 8 delivered 387-427/s, prefork x 2
+        # 362/s: sending is CPU-bound here (encryption, HTTP and the push endpoint on the same cores).
         help="worker pool (default threads)",
     )
 
@@ -352,22 +355,26 @@ def bare_select() -> int:
         return len(cursor.fetchall())
 
 
-def dispatcher_select(limit: int) -> list[tuple[uuid.UUID, datetime]]:
+def dispatcher_select(limit: int) -> int:
+    """The dispatcher's query alone (``selectors.due_pages``), fetched in pages of ``limit`` rows."""
+    from django.db import transaction
     from django.utils import timezone
 
     from recovery.reminders import selectors
 
-    return selectors.due_schedules(now=timezone.now(), limit=limit)
+    with transaction.atomic():
+        return sum(len(rows) for rows in selectors.due_pages(now=timezone.now(), page=limit))
 
 
-def publish(rows: Sequence[tuple[uuid.UUID, datetime]], queue: str) -> None:
-    """One ``send_reminder`` per row, as ``dispatch_due`` publishes them, to ``queue``."""
-    from recovery.reminders.tasks import SEND_EXPIRES_SECONDS, send_reminder
+def dispatcher_enqueue(queue: str) -> int:
+    """What ``dispatch_due`` does with the due schedules (``tasks.enqueue_due``): take the dispatcher
+    lock, read them all page by page, publish one ``send_reminders`` task per chunk, here to
+    ``queue``."""
+    from django.utils import timezone
 
-    for schedule_id, slot in rows:
-        send_reminder.apply_async(
-            (str(schedule_id), slot.isoformat()), expires=SEND_EXPIRES_SECONDS, queue=queue
-        )
+    from recovery.reminders.tasks import enqueue_due
+
+    return enqueue_due(now=timezone.now(), queue=queue)
 
 
 def drop_queue(queue: str) -> None:
@@ -396,7 +403,8 @@ def measure_select(limit: int, rounds: int) -> SelectFigures:
     bare_rows = dispatcher_rows = 0
     # Warm-up: connection, plans, the producer pool.
     bare_select()
-    publish(dispatcher_select(limit)[:10], parked)
+    dispatcher_select(10)
+    dispatcher_enqueue(parked)
     drop_queue(parked)
     try:
         for _ in range(rounds):
@@ -404,13 +412,16 @@ def measure_select(limit: int, rounds: int) -> SelectFigures:
             bare_rows = bare_select()
             bare.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            dispatcher_rows = len(dispatcher_select(limit))
+            dispatcher_rows = dispatcher_select(limit)
             select.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            rows = dispatcher_select(limit)
-            publish(rows, parked)
+            handed = dispatcher_enqueue(parked)
             both.append(time.perf_counter() - t0)
             drop_queue(parked)
+            if handed != dispatcher_rows:
+                raise BenchError(
+                    f"the dispatcher handed out {handed} rows, its query returned {dispatcher_rows}"
+                )
     finally:
         drop_queue(parked)
     return SelectFigures(bare, select, both, bare_rows, dispatcher_rows)
@@ -547,15 +558,19 @@ def measure_delivery(limit: int, queue: str) -> DeliveryFigures:
     from django.db import connection
 
     start = time.perf_counter()
-    rows = dispatcher_select(limit)
-    publish(rows, queue)
+    due = dispatcher_enqueue(queue)
     enqueued = time.perf_counter() - start
     deadline = start + DELIVERY_TIMEOUT_SECONDS
+    # As beat would: every minute the dispatcher hands out what is still due (send tasks expire first).
+    next_tick = start + 60
     timed_out = False
     while True:
+        if time.perf_counter() >= next_tick:
+            dispatcher_enqueue(queue)
+            next_tick += 60
         states = _delivery_states()
         finished = sum(n for state, n in states.items() if state not in ("pending", "sending"))
-        if finished >= len(rows):
+        if finished >= due:
             break
         if time.perf_counter() > deadline:
             timed_out = True
@@ -563,7 +578,7 @@ def measure_delivery(limit: int, queue: str) -> DeliveryFigures:
         time.sleep(0.1)
     elapsed = time.perf_counter() - start
     connection.close()
-    return DeliveryFigures(len(rows), enqueued, elapsed, states.get("sent", 0), timed_out)
+    return DeliveryFigures(due, enqueued, elapsed, states.get("sent", 0), timed_out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,7 +596,7 @@ def run(options: Options) -> int:
     os.environ.setdefault("REDIS_URL", redis_url())
     setup_django(options.database_url)
     from recovery.celery import app
-    from recovery.reminders.tasks import DISPATCH_BATCH
+    from recovery.reminders.tasks import PAGE, SEND_CHUNK
 
     app.conf.task_always_eager = False
     plan = layout(options.schedules, options.due)
@@ -598,8 +613,9 @@ def run(options: Options) -> int:
             f"PostgreSQL database {name}, Redis {redis_url()} ({time.monotonic() - t0:.0f} s)"
         )
         print(
-            f"dispatcher: selectors.due_schedules + send_reminder.apply_async per row; dispatch_due takes "
-            f"{DISPATCH_BATCH} rows per run, so here limit={plan.due} to drain all due rows at once"
+            f"dispatcher (tasks.enqueue_due, what dispatch_due runs): advisory lock, selectors.due_pages "
+            f"(one query, fetched {PAGE} rows at a time) + one send_reminders task per {SEND_CHUNK} reminders; again every "
+            "60 s during the end-to-end run, as beat would"
         )
         select = measure_select(plan.due, options.rounds)
         if select.dispatcher_rows != plan.due:
@@ -632,13 +648,17 @@ def run(options: Options) -> int:
             _ms(bare_ms),
             f"{select.bare_rows} rows",
         ),
-        ("dispatcher select (due_schedules)", _ms(select_ms), f"{ratio(select_ms, bare_ms):.1f}x bare"),
+        ("dispatcher select (due_pages)", _ms(select_ms), f"{ratio(select_ms, bare_ms):.1f}x bare"),
         (
-            "dispatcher select + enqueue",
+            "dispatcher select + enqueue (enqueue_due)",
             _ms(both_ms),
             f"{select_ratio:.1f}x bare (aim <= {TARGET_RATIO:g}x): {verdict(select_ratio <= TARGET_RATIO)}",
         ),
-        ("end to end: enqueue", f"{delivery.enqueue_seconds:.2f} s", f"{delivery.due} tasks"),
+        (
+            "end to end: enqueue",
+            f"{delivery.enqueue_seconds:.2f} s",
+            f"{delivery.due} reminders in {math.ceil(delivery.due / SEND_CHUNK)} tasks",
+        ),
         (
             "end to end: until all sent",
             f"{delivery.seconds:.2f} s",

@@ -12,6 +12,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=17, hour=3),
         "options": {"expires": 3600},
     },
+    "purge-login-failures": {
+        "task": "recovery.security.tasks.purge_login_failures",
+        "schedule": crontab(minute=27, hour=3),
+        "options": {"expires": 3600},
+    },
     "dispatch-due-reminders": {
         "task": "recovery.reminders.tasks.dispatch_due",
         "schedule": 60.0,
@@ -21,5 +26,15 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "recovery.reminders.tasks.sync_schedules",
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 600},
+    },
+    "evaluate-alerts": {
+        "task": "recovery.alerts.tasks.evaluate_alerts",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 600},
+    },
+    "escalate-urgent-alerts": {
+        "task": "recovery.alerts.tasks.escalate_alerts",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
 }

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from recovery.env import env_bool, env_int, env_list, env_str
 from recovery.notifications.vapid import vapid_configure
+from recovery.security.ratelimit import parse_rate
 
 # Lets generic classes such as ``ModelAdmin[Episode]`` be subscripted at run time.
 django_stubs_ext.monkeypatch()
@@ -64,13 +65,21 @@ INSTALLED_APPS = [
     "recovery.checkins",
     "recovery.rehab",
     "recovery.proms",
+    "recovery.protocols",
     "recovery.notifications",
     "recovery.reminders",
+    "recovery.alerts",
+    "recovery.trajectories",
+    "recovery.security",
+    "recovery.interop",
+    "recovery.audit",
     "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "recovery.security.middleware.SecurityHeadersMiddleware",
+    "recovery.security.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -78,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Innermost: staff writes and their audit rows share one transaction around the view only.
+    "recovery.audit.recording.AuditMiddleware",
 ]
 
 ROOT_URLCONF = "recovery.urls"
@@ -187,6 +198,15 @@ STORAGES = {
     },
 }
 
+# The PWA (frontend/, built by `make install` into frontend/dist/): WhiteNoise serves the build at the
+# site root, so the service worker (/sw.js) and the web manifest have the whole origin as their scope.
+# Vite names every file under assets/ by its content hash, so those are cached for a year, immutable;
+# index.html itself is served by recovery.urls.app_shell with no-cache.
+FRONTEND_DIST = BASE_DIR / "frontend" / "dist"
+WHITENOISE_ROOT = FRONTEND_DIST if FRONTEND_DIST.is_dir() else None
+# Replaces WhiteNoise's default test, so it also covers collectstatic's hashed names (name.<12 hex>.ext).
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/(?:assets/.+-[A-Za-z0-9_-]{8,}|static/.+\.[0-9a-f]{12})\.\w+$"
+
 # Email: console in demo and test (locmem is forced by the test runner), SMTP in production.
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -241,7 +261,13 @@ REST_FRAMEWORK = {
         "api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "api.security_guards.TwoFactorEnrolled",
+        # Last: starts the audit trail once the user is known to be staff (never refuses).
+        "api.audit_trail.AuditTrail",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["api.security_guards.WriteRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": _RENDERERS,
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -314,6 +340,32 @@ LOGGING = {
 }
 
 BENCH_ENABLED = env_bool("MOBILIZE_BENCH", False)
+
+# Security defaults (chosen for this service, not evidence; README "Security"). Sign-in: 5 failures of
+# one account (normalised email) in 15 minutes lock it for 15 minutes; 20 failures from one address in
+# 15 minutes refuse that address for 15 minutes.
+SECURITY_LOGIN_ACCOUNT_FAILURES = env_int("SECURITY_LOGIN_ACCOUNT_FAILURES", 5, minimum=1)
+SECURITY_LOGIN_ADDRESS_FAILURES = env_int("SECURITY_LOGIN_ADDRESS_FAILURES", 20, minimum=1)
+SECURITY_LOGIN_WINDOW_SECONDS = env_int("SECURITY_LOGIN_WINDOW_SECONDS", 900, minimum=1)
+SECURITY_LOGIN_LOCKOUT_SECONDS = env_int("SECURITY_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# How many reverse proxies in front append to X-Forwarded-For (0: use REMOTE_ADDR as it is).
+SECURITY_TRUSTED_PROXIES = env_int("SECURITY_TRUSTED_PROXIES", 0, minimum=0)
+# Writes (POST, PUT, PATCH, DELETE) per signed-in user, or per address when anonymous. The check-in
+# benchmark drives one token as fast as it can, so under MOBILIZE_BENCH the limit is still checked
+# (its cost is measured) but set out of reach.
+SECURITY_WRITE_RATE = env_str("SECURITY_WRITE_RATE", "1000000/second" if BENCH_ENABLED else "120/minute")
+try:
+    parse_rate(SECURITY_WRITE_RATE)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"The environment variable SECURITY_WRITE_RATE is malformed: {exc}") from None
+# Cross-origin API access: closed unless origins are listed (scheme://host[:port], comma-separated).
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+for _origin in CORS_ALLOWED_ORIGINS:
+    _parsed = urlparse(_origin)
+    if _parsed.scheme not in {"http", "https"} or not _parsed.netloc or _parsed.path or _origin.endswith("/"):
+        raise ImproperlyConfigured(
+            f"The environment variable CORS_ALLOWED_ORIGINS must list origins like https://app.example, got {_origin!r}."
+        )
 
 os.environ.setdefault("MOBILIZE_ENV", MOBILIZE_ENV)
 

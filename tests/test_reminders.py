@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, date, datetime, time, timedelta
+from time import sleep
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from recovery.episodes.models import Episode, EpisodeStatus
-from recovery.reminders import services
+from recovery.notifications import services as notifications
+from recovery.reminders import services, tasks
 from recovery.reminders.models import (
     CLINIC_DEFAULT_SOURCE,
     DeliveryState,
@@ -23,13 +27,14 @@ from recovery.reminders.models import (
     ReminderPreferences,
     ReminderSchedule,
 )
-from recovery.reminders.tasks import dispatch_due, send_reminder
+from recovery.reminders.tasks import dispatch_due, send_reminder, send_reminders
 from recovery.reminders.timing import DailyRule, Quiet, WalkRule, next_daily, next_walk, to_utc, walk_times
 from tests.conftest import World
 from tests.factories import CheckInFactory, EpisodeFactory, PatientFactory
 
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
+MADRID = ZoneInfo("Europe/Madrid")  # the factories' patient zone
 
 
 def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
@@ -261,7 +266,12 @@ def test_muted_kind_and_quiet_hours_are_recorded_not_sent(world: World) -> None:
 
 @pytest.mark.django_db
 def test_slot_due_during_an_outage_is_sent_once_on_return_or_skipped_when_stale(world: World) -> None:
-    services.schedules_sync_for_episode(episode=world.episode)
+    zone = world.episode.patient_time_zone
+    today = timezone.localtime(timezone.now(), zone).date()
+    # Made at 11:05 local: made in the evening, the schedule would start with tonight's 19:00 check-in,
+    # which the walk's late dispatch would send as well.
+    with time_machine.travel(datetime.combine(today, time(11, 5), tzinfo=zone), tick=False):
+        services.schedules_sync_for_episode(episode=world.episode)
     walk = _schedule(world.episode, ReminderKind.WALK)
     checkin = _schedule(world.episode, ReminderKind.CHECKIN)
     assert fire_next(walk, late=timedelta(minutes=40)).state == DeliveryState.SENT
@@ -273,6 +283,22 @@ def test_slot_due_during_an_outage_is_sent_once_on_return_or_skipped_when_stale(
     assert mails(world.patient, ReminderKind.WALK) == 1
     assert fire_next(checkin, late=timedelta(hours=2)).state == DeliveryState.SENT
     assert mails(world.patient, ReminderKind.CHECKIN) == 1
+
+
+@pytest.mark.django_db
+def test_schedule_made_in_the_evening_sends_tonights_check_in_once(world: World) -> None:
+    zone = world.episode.patient_time_zone
+    today = timezone.localtime(timezone.now(), zone).date()
+    with time_machine.travel(datetime.combine(today, time(20, 5), tzinfo=zone), tick=False):
+        services.schedules_sync_for_episode(episode=world.episode)
+        checkin = _schedule(world.episode, ReminderKind.CHECKIN)
+        # 65 minutes late is not stale for a check-in (3 hours): tonight's still goes out.
+        assert checkin.next_due_at == datetime.combine(today, time(19, 0), tzinfo=zone)
+        dispatch_due()
+        dispatch_due()
+    assert mails(world.patient, ReminderKind.CHECKIN) == 1
+    checkin.refresh_from_db()
+    assert checkin.next_due_at == datetime.combine(today + timedelta(days=1), time(19, 0), tzinfo=zone)
 
 
 @pytest.mark.django_db
@@ -368,3 +394,178 @@ def test_two_dispatchers_racing_send_one_reminder(world: World) -> None:
     assert ReminderDelivery.objects.filter(schedule__episode=world.episode).count() == 2
     assert mails(world.patient, ReminderKind.WALK) == 1
     assert mails(world.patient, ReminderKind.CHECKIN) == 1
+
+
+# --- the dispatcher in bulk ------------------------------------------------------------------------
+
+
+def _due_walks(count: int) -> list[ReminderSchedule]:
+    """``count`` patients whose walk reminder came due 30 seconds ago."""
+    walks: list[ReminderSchedule] = []
+    for _ in range(count):
+        episode = EpisodeFactory.create()
+        services.schedules_sync_for_episode(episode=episode)
+        walks.append(_schedule(episode, ReminderKind.WALK))
+    ReminderSchedule.objects.filter(pk__in=[w.pk for w in walks]).update(
+        next_due_at=timezone.now() - timedelta(seconds=30)
+    )
+    # Whatever else came due at this hour (a check-in, a questionnaire) is not under test here.
+    ReminderSchedule.objects.exclude(pk__in=[w.pk for w in walks]).update(active=False, next_due_at=None)
+    for walk in walks:
+        walk.refresh_from_db()
+    return walks
+
+
+def _walk_mails_to(walks: list[ReminderSchedule]) -> dict[str, int]:
+    return {w.recipient.email: mails(w.recipient, ReminderKind.WALK) for w in walks}
+
+
+@pytest.mark.django_db
+def test_one_tick_drains_every_due_schedule_in_batches_and_chunks(
+    procedures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tasks, "PAGE", 3)
+    monkeypatch.setattr(tasks, "SEND_CHUNK", 2)
+    chunks: list[int] = []
+    real = services.reminders_send
+
+    def spy(**kwargs: Any) -> list[str]:
+        chunks.append(len(kwargs["items"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "reminders_send", spy)
+    walks = _due_walks(7)
+    assert tasks.enqueue_due(now=timezone.now()) == 7
+    # 7 due rows: pages of 3 + 3 + 1, each published in chunks of at most 2.
+    assert sorted(chunks, reverse=True) == [2, 2, 1, 1, 1]
+    assert set(_walk_mails_to(walks).values()) == {1}
+    assert ReminderDelivery.objects.filter(schedule__in=walks, state=DeliveryState.SENT).count() == 7
+    dispatch_due()
+    assert set(_walk_mails_to(walks).values()) == {1}
+
+
+@pytest.mark.django_db
+def test_a_slot_still_due_at_the_next_tick_is_handed_out_again_and_sent_once(
+    procedures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = timezone.localtime(timezone.now(), MADRID).date()
+    # 11:05 local: the next walk (12:00) is not due two minutes later.
+    with time_machine.travel(datetime.combine(today, time(11, 5), tzinfo=MADRID), tick=False):
+        [walk] = _due_walks(1)
+        handed: list[Any] = []
+        monkeypatch.setattr(tasks, "_publish", lambda pairs, queue: handed.extend(pairs))
+        now = timezone.now()
+        # The first tick's task was lost (or expired unstarted): the next tick hands the slot out again.
+        assert tasks.enqueue_due(now=now) == 1
+        assert tasks.enqueue_due(now=now + timedelta(minutes=1)) == 1
+        assert [pk for pk, _ in handed] == [str(walk.pk)] * 2
+        slot = datetime.fromisoformat(handed[0][1])
+        assert slot == walk.next_due_at
+        assert services.reminders_send(items=[(walk.pk, slot), (walk.pk, slot)]) == ["sent", "sent"]
+        again = [(pk, datetime.fromisoformat(at)) for pk, at in handed]
+        assert services.reminders_send(items=again) == ["sent", "sent"]
+        assert mails(walk.recipient, ReminderKind.WALK) == 1
+        walk.refresh_from_db()
+        assert walk.next_due_at is not None and walk.next_due_at > slot
+        assert tasks.enqueue_due(now=now + timedelta(minutes=2)) == 0
+
+
+@pytest.mark.django_db
+def test_a_chunk_task_run_twice_sends_each_reminder_once(procedures: None) -> None:
+    walks = _due_walks(4)
+    chunk = [
+        [str(w.pk), w.next_due_at.isoformat()]
+        for w in ReminderSchedule.objects.filter(pk__in=[w.pk for w in walks])
+        if w.next_due_at is not None
+    ]
+    first = send_reminders(chunk)
+    again = send_reminders(list(reversed(chunk)))
+    assert first == ["sent"] * 4 and again == ["sent"] * 4
+    assert set(_walk_mails_to(walks).values()) == {1}
+    assert ReminderDelivery.objects.filter(schedule__in=walks).count() == 4
+    # A pair whose slot has moved on (or that never existed) is gone, and the rest still goes out.
+    assert send_reminders([[str(walks[0].pk), "2020-01-01T00:00:00+00:00"]]) == ["gone"]
+
+
+@pytest.mark.django_db
+def test_sending_a_chunk_costs_the_same_queries_for_3_or_12_reminders(procedures: None) -> None:
+    def queries_for(count: int) -> int:
+        walks = _due_walks(count)
+        pairs = [(w.pk, w.next_due_at) for w in ReminderSchedule.objects.filter(pk__in=[w.pk for w in walks])]
+        with CaptureQueriesContext(connection) as captured:
+            states = services.reminders_send(items=[(p, s) for p, s in pairs if s is not None])
+        assert states == ["sent"] * count
+        return len(captured)
+
+    assert queries_for(3) == queries_for(12)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_dispatchers_never_hand_out_the_same_schedule(
+    procedures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    walks = _due_walks(40)
+    monkeypatch.setattr(tasks, "PAGE", 3)
+    handed: list[Any] = []
+    lock = threading.Lock()
+
+    def publish(pairs: Any, queue: Any) -> None:
+        with lock:
+            handed.extend(pk for pk, _ in pairs)
+        sleep(0.2)  # a slow broker: the other dispatchers start while this one is still at it
+
+    monkeypatch.setattr(tasks, "_publish", publish)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def dispatcher() -> None:
+        try:
+            barrier.wait()
+            tasks.enqueue_due(now=timezone.now())
+        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    # Whichever dispatcher got the lock handed out every due walk once; the others skipped the tick.
+    assert sorted(handed) == sorted(str(w.pk) for w in walks)
+
+
+@pytest.mark.django_db
+def test_a_worker_dying_mid_chunk_loses_at_most_the_batch_in_flight(
+    procedures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "SEND_BATCH", 2)
+    real = notifications.notify_users
+    calls: list[int] = []
+
+    def dies_on_the_second_batch(notices: Any, *rest: Any) -> Any:
+        calls.append(len(notices))
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+        return real(notices, *rest)
+
+    today = timezone.localtime(timezone.now(), MADRID).date()
+    # 11:05 local: the next walks (12:00) are not due yet when the dispatcher runs at 11:20.
+    with time_machine.travel(datetime.combine(today, time(11, 5), tzinfo=MADRID), tick=False):
+        walks = _due_walks(5)
+        monkeypatch.setattr(services, "notify_users", dies_on_the_second_batch)
+        with pytest.raises(RuntimeError):
+            services.reminders_send(items=[(w.pk, w.next_due_at) for w in walks if w.next_due_at is not None])
+        states = sorted(ReminderDelivery.objects.filter(schedule__in=walks).values_list("state", flat=True))
+        assert states == ["pending", "sending", "sending", "sent", "sent"]
+        monkeypatch.setattr(services, "notify_users", real)
+        with time_machine.travel(timezone.now() + timedelta(minutes=3), tick=False):
+            dispatch_due()
+        with time_machine.travel(timezone.now() + timedelta(minutes=15), tick=False):
+            dispatch_due()
+    states = sorted(ReminderDelivery.objects.filter(schedule__in=walks).values_list("state", flat=True))
+    # The one still pending is re-driven and sent; the two in flight are never resent.
+    assert states == ["failed", "failed", "sent", "sent", "sent"]
+    assert sorted(_walk_mails_to(walks).values()) == [0, 0, 1, 1, 1]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -20,6 +22,19 @@ from recovery.reminders.tasks import dispatch_due
 from tests.conftest import World, client_for
 
 pytestmark = pytest.mark.django_db
+
+#: The factories' patient zone.
+MADRID = ZoneInfo("Europe/Madrid")
+
+
+@pytest.fixture(autouse=True)
+def _late_morning_on_the_patients_calendar() -> Iterator[None]:
+    """11:05 on the patient's calendar, whatever the hour the suite runs at. A schedule made in the
+    evening starts with tonight's 19:00 check-in (not yet stale), and one made just before 08:00 with
+    the 08:00 walk: either would be due next to the walk these tests force out, and add a mail."""
+    today = timezone.localtime(timezone.now(), MADRID).date()
+    with time_machine.travel(datetime.combine(today, time(11, 5), tzinfo=MADRID), tick=False):
+        yield
 
 
 def _sent_walk(world: World) -> ReminderDelivery:
@@ -127,8 +142,8 @@ def test_preferences_default_then_change_re_times_the_check_in(
         )
     assert response.status_code == 200, response.content
     checkin = ReminderSchedule.objects.get(episode=world.episode, kind=ReminderKind.CHECKIN)
-    assert checkin.next_due_at is not None
-    assert checkin.next_due_at.astimezone(world.episode.patient_time_zone).time() == time(21, 15)
+    today = timezone.localtime(timezone.now(), MADRID).date()
+    assert checkin.next_due_at == datetime.combine(today, time(21, 15), tzinfo=MADRID)
     bad = client.put("/api/v1/me/reminder-preferences/", _preferences(quiet_start="22:00"), format="json")
     assert bad.status_code == 400
     assert "quiet_end" in bad.json()["errors"]

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.apps import apps as django_apps
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from recovery.accounts.models import User
@@ -206,3 +207,29 @@ def test_digest_with_nothing_needing_attention_is_not_sent(world: World) -> None
     assert schedule.next_due_at is not None
     CheckInFactory.create(episode=world.episode, recorded_at=schedule.next_due_at - timedelta(hours=5))
     assert _fire(schedule).state == DeliveryState.SKIPPED_CONDITION
+
+
+def test_a_clinician_with_their_own_time_zone_gets_the_digest_at_0730_there(world: World) -> None:
+    world.surgeon.time_zone = "America/New_York"
+    world.surgeon.full_clean()
+    world.surgeon.save()
+    surgeon = _digest(world, world.surgeon)
+    assert surgeon.time_zone == "America/New_York"
+    assert surgeon.next_due_at is not None
+    assert surgeon.next_due_at.astimezone(ZoneInfo("America/New_York")).time() == time(7, 30)
+    # The physio set none: still the zone most of their patients live in.
+    physio = ReminderSchedule.objects.get(recipient=world.physio, kind=ReminderKind.DIGEST)
+    assert physio.time_zone == "Europe/Madrid"
+    # Moving back to no zone of their own re-times it on the next sync.
+    User.objects.filter(pk=world.surgeon.pk).update(time_zone="")
+    assert _digest(world, world.surgeon).time_zone == "Europe/Madrid"
+
+
+def test_a_staff_time_zone_must_be_an_iana_name(world: World) -> None:
+    world.surgeon.time_zone = "Mars/Olympus"
+    with pytest.raises(ValidationError) as raised:
+        world.surgeon.full_clean()
+    assert "time_zone" in raised.value.message_dict
+    world.surgeon.time_zone = "europe/madrid"  # IANA names are case-sensitive
+    with pytest.raises(ValidationError):
+        world.surgeon.full_clean()

@@ -44,6 +44,15 @@ class SlowPushService(PushService):
         return answer
 
 
+#: Runs the Celery command line travelled to the instant given as its first argument (ticking).
+_AT_CLOCK = (
+    "import sys, time_machine\n"
+    "from celery.__main__ import main\n"
+    "with time_machine.travel(sys.argv.pop(1), tick=True):\n"
+    "    main()\n"
+)
+
+
 @dataclass
 class Worker:
     process: subprocess.Popen[str]
@@ -58,11 +67,12 @@ class Workers:
     started: list[Worker] = field(default_factory=list)
 
     def start(self) -> Worker:
+        # Under MOBILIZE_TEST_NOW the test runs at a chosen instant; the worker must share its clock.
+        clock = ["-c", _AT_CLOCK, timezone.now().isoformat()] if os.environ.get("MOBILIZE_TEST_NOW") else []
         process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "celery",
+                *(clock or ["-m", "celery"]),
                 "-A",
                 "recovery",
                 "worker",

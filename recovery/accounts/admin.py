@@ -30,7 +30,9 @@ class StaffAdmin(admin.ModelAdmin[Any]):
     """Clinic staff may open and read; writes are opted into by each admin class."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return actor_of(request).is_staff
+        # Also asked for the anonymous visitor of /admin/login/ (AdminSite.each_context lists apps).
+        user = request.user
+        return isinstance(user, User) and user.is_staff
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return actor_of(request).is_staff
@@ -69,7 +71,17 @@ class UserAdmin(StaffAdmin):
     list_filter = ["role", "is_active"]
     search_fields = ["full_name", "email"]
     readonly_fields = ["password", "last_login", "date_joined"]
-    fields = ["email", "full_name", "role", "clinic", "is_active", "password", "last_login", "date_joined"]
+    fields = [
+        "email",
+        "full_name",
+        "role",
+        "clinic",
+        "is_active",
+        "time_zone",
+        "password",
+        "last_login",
+        "date_joined",
+    ]
     inlines = [PatientProfileInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:

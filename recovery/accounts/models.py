@@ -9,6 +9,8 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 
+from recovery.accounts.timezones import validate_time_zone
+
 
 class Clinic(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -66,6 +68,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="users", null=True, blank=True)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(auto_now_add=True)
+    #: Staff only (a patient's zone is on their profile): the IANA zone of a clinician's own local
+    #: times, e.g. their daily digest. Empty: the zone most of their current patients live in.
+    time_zone = models.CharField(max_length=64, blank=True, default="", validators=[validate_time_zone])
 
     objects: ClassVar[UserManager] = UserManager()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from recovery.accounts.models import User
+from recovery.alerts.tasks import raise_red_flag_alert
 from recovery.checkins.models import CheckIn, CheckInRevision
 from recovery.checkins.vocabulary import RED_FLAG_CODES, RED_FLAGS
 from recovery.core.errors import Conflict, NotPermitted, ValidationFailed
@@ -168,6 +170,9 @@ def checkin_record(
         if existing is None:
             raise
         return _replay(existing, episode, comparable), False
+    if checkin.red_flags:
+        # Urgent alert for the care team, after commit (the task raises at most once per check-in).
+        transaction.on_commit(partial(raise_red_flag_alert.delay, str(checkin.pk)))
     return checkin, True
 
 
@@ -203,6 +208,8 @@ def checkin_update(
         setattr(checkin, name, value)
     checkin.local_date = _local_date(checkin.episode, checkin.recorded_at)
     checkin.save()
+    if "red_flags" in changes and checkin.red_flags:
+        transaction.on_commit(partial(raise_red_flag_alert.delay, str(checkin.pk)))
     return checkin
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from recovery.accounts.models import Role
+from recovery.audit.recording import watched_episodes
 from recovery.episodes.models import Episode
 
 if TYPE_CHECKING:
@@ -49,6 +50,12 @@ class Action(StrEnum):
     LOG_EXERCISE = "log_exercise"
     VIEW_QUESTIONNAIRES = "view_questionnaires"
     ANSWER_QUESTIONNAIRE = "answer_questionnaire"
+    VIEW_ALERTS = "view_alerts"
+    HANDLE_ALERTS = "handle_alerts"
+    VIEW_TRAJECTORY = "view_trajectory"
+    RECORD_MILESTONE = "record_milestone"
+    EXPORT_FHIR = "export_fhir"
+    IMPORT_FHIR = "import_fhir"
 
 
 class ClinicAction(StrEnum):
@@ -59,6 +66,10 @@ class ClinicAction(StrEnum):
     MANAGE_EXERCISE_LIBRARY = "manage_exercise_library"
     MANAGE_CLINIC_DEFAULTS = "manage_clinic_defaults"
     VIEW_CLINIC_DEFAULTS = "view_clinic_defaults"
+    VIEW_PROTOCOLS = "view_protocols"
+    MANAGE_PROTOCOLS = "manage_protocols"
+    VIEW_COHORT = "view_cohort"
+    VIEW_AUDIT = "view_audit"
 
 
 _ALL: Final = frozenset(Relation)
@@ -81,6 +92,18 @@ POLICY: Final[dict[Action, frozenset[Relation]]] = {
     # Outcome questionnaires: the patient answers; the care team reads.
     Action.VIEW_QUESTIONNAIRES: _CARE_TEAM | {Relation.PATIENT},
     Action.ANSWER_QUESTIONNAIRE: frozenset({Relation.PATIENT}),
+    # Trajectory: the patient sees their own (in patient wording); either side may record a milestone.
+    Action.VIEW_TRAJECTORY: _CARE_TEAM | {Relation.PATIENT},
+    Action.RECORD_MILESTONE: _CARE_TEAM | {Relation.PATIENT},
+    # Alerts are the care team's worklist: patients get their own advice in the app instead, and
+    # clinic admins do not read clinical data.
+    Action.VIEW_ALERTS: _CARE_TEAM,
+    Action.HANDLE_ALERTS: _CARE_TEAM,
+    # FHIR: the care team moves the record into the hospital's; the patient may download their own
+    # record and bring in measurements from another app or a wearable. Clinic admins do not read
+    # clinical data. Imported rows keep who imported them and the source identifier.
+    Action.EXPORT_FHIR: _CARE_TEAM | {Relation.PATIENT},
+    Action.IMPORT_FHIR: _CARE_TEAM | {Relation.PATIENT},
 }
 
 CLINIC_POLICY: Final[dict[ClinicAction, frozenset[Role]]] = {
@@ -89,6 +112,13 @@ CLINIC_POLICY: Final[dict[ClinicAction, frozenset[Role]]] = {
     ClinicAction.MANAGE_EXERCISE_LIBRARY: frozenset({Role.PHYSIOTHERAPIST, Role.SURGEON, Role.CLINIC_ADMIN}),
     ClinicAction.MANAGE_CLINIC_DEFAULTS: frozenset({Role.SURGEON, Role.CLINIC_ADMIN}),
     ClinicAction.VIEW_CLINIC_DEFAULTS: frozenset({Role.PHYSIOTHERAPIST, Role.SURGEON, Role.CLINIC_ADMIN}),
+    # Expected-recovery protocols: every clinician reads them; surgeons and admins adopt and override.
+    ClinicAction.VIEW_PROTOCOLS: frozenset({Role.PHYSIOTHERAPIST, Role.SURGEON, Role.CLINIC_ADMIN}),
+    ClinicAction.MANAGE_PROTOCOLS: frozenset({Role.SURGEON, Role.CLINIC_ADMIN}),
+    # Cohort views list only the clinician's own episodes (``episodes_for(user, VIEW_TRAJECTORY)``).
+    ClinicAction.VIEW_COHORT: frozenset({Role.SURGEON, Role.PHYSIOTHERAPIST}),
+    # The audit trail of the clinic (who read or changed which patient's records): its admins only.
+    ClinicAction.VIEW_AUDIT: frozenset({Role.CLINIC_ADMIN}),
 }
 
 _ROLE_RELATION: Final[dict[str, Relation]] = {
@@ -141,12 +171,20 @@ def episodes_for(user: User | AnonymousUser, action: Action = Action.VIEW_EPISOD
     actor = _active(user)
     if actor is None or _ROLE_RELATION[actor.role] not in POLICY[action]:
         return Episode.objects.none()
-    return Episode.objects.filter(_relation_q(actor))
+    # Watched: whatever a staff request fetches from this scope is written to the audit trail.
+    return watched_episodes().filter(_relation_q(actor))
 
 
 def can(user: User | AnonymousUser, action: Action, episode: Episode) -> bool:
     relation = relation_to(user, episode)
     return relation is not None and relation in POLICY[action]
+
+
+def role_may(user: User | AnonymousUser, action: Action) -> bool:
+    """Whether the user's role could hold ``action`` on any episode at all (for lists that are not
+    under one episode, such as the alert worklist: a role that never may is refused, not shown [])."""
+    actor = _active(user)
+    return actor is not None and _ROLE_RELATION[actor.role] in POLICY[action]
 
 
 def can_in_clinic(user: User | AnonymousUser, action: ClinicAction) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+
 from django.db.models import QuerySet
 
 from recovery.accounts.models import User
@@ -18,6 +21,16 @@ def subscriptions_for(*, user: User) -> QuerySet[PushSubscription]:
 def consent_current(*, user: User, kind: ConsentKind) -> NotificationConsent | None:
     """The latest consent row of one kind, or None if the person never answered."""
     return NotificationConsent.objects.filter(user=user, kind=kind).order_by("-at", "-id").first()
+
+
+def consents_current(*, user_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], NotificationConsent]:
+    """``consent_current`` for many people in one query: ``(user id, kind)`` -> latest row."""
+    rows = (
+        NotificationConsent.objects.filter(user_id__in=list(user_ids))
+        .order_by("user_id", "kind", "-at", "-id")
+        .distinct("user_id", "kind")
+    )
+    return {(row.user_id, row.kind): row for row in rows}
 
 
 def consent_state(*, user: User) -> dict[ConsentKind, NotificationConsent | None]:

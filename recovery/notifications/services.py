@@ -8,6 +8,9 @@ Invariants and choices:
   previous person. A user keeps at most ``MAX_SUBSCRIPTIONS_PER_USER``; the least recently seen go.
 - Deleting is idempotent and only ever touches the caller's own rows.
 - Consent is append-only; recording the state that is already current records nothing.
+- ``notify_users`` is ``notify_user`` for many messages at once (the reminder engine's chunks): the same
+  rules, with consents and subscriptions read in a few queries for all recipients and the push
+  services' answers recorded together; an SMTP error fails only its own message.
 - ``notify_user`` honours an explicit refusal per channel (no answer is not a refusal: subscribing in
   the browser is itself the opt-in to push). It pushes to every subscription; transient failures go to
   the ``send_push`` task, enqueued on commit. Email is the fallback whenever no push was delivered or
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -43,14 +48,17 @@ from recovery.notifications.models import (
     validate_p256dh,
 )
 from recovery.notifications.push import (
+    PushAnswer,
     PushOutcome,
     PushPayload,
     PushResult,
     PushRetryable,
     push_enabled,
+    push_post,
+    push_record,
     push_send,
 )
-from recovery.notifications.selectors import consent_current
+from recovery.notifications.selectors import consent_current, consents_current
 from recovery.notifications.vapid import b64url_decode, b64url_encode
 
 logger = logging.getLogger(__name__)
@@ -277,5 +285,116 @@ def _email(user: User, subject: str, body: str) -> EmailOutcome:
     consent = consent_current(user=user, kind=ConsentKind.EMAIL)
     if consent is not None and not consent.granted:
         return EmailOutcome.DECLINED
+    send_mail(subject, body, None, [user.email])
+    return EmailOutcome.SENT
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One message for ``notify_users``: the arguments of ``notify_user``."""
+
+    user: User
+    payload: PushPayload
+    email_subject: str
+    email_body: str
+    push: bool = True
+    email: bool = True
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """What ``notify_users`` needs to know about the people it notifies, read once for many calls."""
+
+    consents: dict[tuple[uuid.UUID, str], NotificationConsent]
+    subscriptions: dict[uuid.UUID, list[PushSubscription]]
+
+
+def recipients_load(*, users: Iterable[User]) -> Recipients:
+    """Current consents and live push subscriptions of ``users`` (expired ones are deleted): three
+    queries for any number of people."""
+    ids = {user.pk for user in users}
+    PushSubscription.objects.filter(user_id__in=ids, expires_at__lte=timezone.now()).delete()
+    subscriptions: dict[uuid.UUID, list[PushSubscription]] = {}
+    for subscription in PushSubscription.objects.filter(user_id__in=ids).order_by("-updated_at", "id"):
+        subscriptions.setdefault(subscription.user_id, []).append(subscription)
+    return Recipients(consents_current(user_ids=ids), subscriptions)
+
+
+def notify_users(
+    notices: Sequence[Notice], recipients: Recipients | None = None
+) -> list[NotifyResult | OSError]:
+    """``notify_user`` for each notice, in order; an SMTP or network error while emailing is returned
+    in its place instead of raised, so one bad address does not fail the others.
+
+    Queries: ``recipients_load`` (three, unless ``recipients`` is given: the caller loaded them for
+    several calls), the answers recorded (at most three), whatever the number of notices. Slow I/O:
+    call it outside a transaction.
+    """
+    known = recipients or recipients_load(users=[n.user for n in notices])
+    consents = known.consents
+    enabled = push_enabled()
+
+    def refused(user: User, kind: ConsentKind) -> bool:
+        consent = consents.get((user.pk, kind))
+        return consent is not None and not consent.granted
+
+    def push_skip(notice: Notice) -> PushSkip | None:
+        if not notice.push:
+            return PushSkip.DECLINED
+        if not notice.user.is_active:
+            return PushSkip.INACTIVE
+        if not enabled:
+            return PushSkip.DISABLED
+        return PushSkip.DECLINED if refused(notice.user, ConsentKind.PUSH) else None
+
+    skips = [push_skip(n) for n in notices]
+    subscriptions = known.subscriptions
+    answers: list[PushAnswer] = []
+    results: list[NotifyResult | OSError] = []
+    for notice, skip in zip(notices, skips, strict=True):
+        pushed: list[PushResult] = []
+        for subscription in subscriptions.get(notice.user.pk, []) if skip is None else []:
+            pushed.append(_push_one(subscription, notice.payload, answers))
+        if skip is None and not pushed:
+            skip = PushSkip.NO_SUBSCRIPTION
+        if any(r.outcome in (PushOutcome.DELIVERED, PushOutcome.RETRYING) for r in pushed):
+            results.append(NotifyResult(tuple(pushed), skip, EmailOutcome.NOT_NEEDED))
+            continue
+        if not notice.email:
+            results.append(NotifyResult(tuple(pushed), skip, EmailOutcome.DECLINED))
+            continue
+        if notice.user.is_active and notice.user.email and refused(notice.user, ConsentKind.EMAIL):
+            results.append(NotifyResult(tuple(pushed), skip, EmailOutcome.DECLINED))
+            continue
+        try:
+            emailed = _email_unchecked(notice.user, notice.email_subject, notice.email_body)
+        except OSError as exc:
+            results.append(exc)
+            continue
+        results.append(NotifyResult(tuple(pushed), skip, emailed))
+    push_record(answers)
+    return results
+
+
+def _push_one(subscription: PushSubscription, payload: PushPayload, answers: list[PushAnswer]) -> PushResult:
+    try:
+        answer = push_post(subscription=subscription, payload=payload)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        logger.info("Push to subscription %s failed transiently (%s); retrying.", subscription.id, exc)
+        transaction.on_commit(partial(tasks.send_push.delay, str(subscription.id), payload.as_dict()))
+        return PushResult(subscription.id, PushOutcome.RETRYING, None)
+    answers.append(answer)
+    if answer.retryable:
+        logger.info("Push to subscription %s answered %s; retrying.", subscription.id, answer.status_code)
+        transaction.on_commit(partial(tasks.send_push.delay, str(subscription.id), payload.as_dict()))
+    return PushResult(subscription.id, answer.outcome, answer.status_code)
+
+
+def _email_unchecked(user: User, subject: str, body: str) -> EmailOutcome:
+    """``_email`` once consent is known not to be refused."""
+    if not user.is_active:
+        return EmailOutcome.INACTIVE
+    if not user.email:
+        return EmailOutcome.NO_ADDRESS
     send_mail(subject, body, None, [user.email])
     return EmailOutcome.SENT

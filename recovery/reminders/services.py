@@ -3,20 +3,23 @@ snooze and done.
 
 Exactly once, and why
 ---------------------
-The dispatcher (``tasks.dispatch_due``, every minute) hands every due ``(schedule, next_due_at)`` to
-``send_reminder``; a Celery task is delivered at least once (acks_late, redelivery after a crash or a
-broker restart, two dispatchers racing, a beat restart). ``reminder_send`` makes repeats harmless:
+The dispatcher (``tasks.dispatch_due``, every minute, one at a time: ``dispatcher_lock``) reads the
+due schedules and hands the ``(schedule, next_due_at)`` pairs to ``send_reminders`` in chunks; a
+Celery task is delivered at least once (acks_late, redelivery after a crash or a broker restart, a
+beat restart, the next tick handing out a slot again when its task has not run yet). ``reminders_send``
+makes repeats harmless, pair by pair, whatever chunk a pair arrives in:
 
-1. Claim, in one short transaction: lock the schedule row (``select_for_update``), and go on only if
-   its ``next_due_at`` still equals the slot; insert the ``ReminderDelivery(schedule, slot)`` (unique:
-   a second insert for the same slot cannot commit) with its content decided (``pending``) or the
-   reason it is not sent (``skipped_*``); advance ``next_due_at`` with a conditional UPDATE
-   ``WHERE next_due_at = slot``. A repeat finds the row and resumes from its state instead.
-2. Send, outside any transaction (slow I/O must not hold locks): move the row ``pending -> sending``
-   with a conditional UPDATE and send only if that changed one row; then record ``sent`` (or
-   ``failed``) and the channel results.
+1. Claim, in one short transaction for the whole chunk: lock the schedule rows
+   (``select_for_update``, primary key order), and go on with a pair only if its schedule's
+   ``next_due_at`` still equals the slot; insert the ``ReminderDelivery(schedule, slot)`` rows (unique:
+   a second insert for the same slot cannot commit) with their content decided (``pending``) or the
+   reason they are not sent (``skipped_*``); advance each ``next_due_at``, still under the lock. A
+   repeat finds the row and resumes from its state instead.
+2. Send, outside any transaction (slow I/O must not hold locks): move the rows ``pending -> sending``
+   with one conditional UPDATE and send only the rows that it changed; then record ``sent`` (or
+   ``failed``) and the channel results, only on rows still ``sending``.
 
-So a slot becomes at most one delivery row, and a delivery row is handed to ``notify_user`` at most
+So a slot becomes at most one delivery row, and a delivery row is handed to ``notify_users`` at most
 once. A worker killed after step 1 leaves ``pending``: the dispatcher re-drives pending rows older than
 ``PENDING_REDRIVE_AFTER`` (the broker's own redelivery may come later; either finds the row). A worker
 killed during step 2 leaves ``sending``: the push may or may not have left, and sending again could
@@ -27,6 +30,12 @@ notification. A slot that came due while everything was down is sent once on rec
 ``skipped_stale`` when older than its kind's ``STALE_AFTER``; the occurrences in between are not
 recorded (the schedule moves to the first slot after now).
 
+Queries per chunk, whatever its size (walk and check-in reminders): lock the schedules, read existing
+deliveries, preferences, care-team settings, check-ins of the day, insert (returning the ids),
+advance the schedules, move to ``sending``, preferences, consents, subscriptions (and expired ones
+deleted), the push answers recorded, the results recorded. Exercise, questionnaire and digest
+reminders add a few queries each.
+
 Syncing (``schedules_sync_for_episode``) is idempotent: one schedule per (episode, kind, target),
 and it only moves a ``next_due_at`` that is still in the future, with a conditional UPDATE, so it
 never steals a due slot from a sender.
@@ -34,24 +43,27 @@ never steals a due slot from a sender.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from recovery.accounts.models import Role, User
+from recovery.accounts.timezones import is_valid_time_zone
 from recovery.checkins.models import CheckIn
 from recovery.core.errors import Conflict
 from recovery.episodes.models import Episode, EpisodeStatus
 from recovery.notifications.push import PushPayload
-from recovery.notifications.services import NotifyResult, notify_user
+from recovery.notifications.services import Notice, NotifyResult, Recipients, notify_users, recipients_load
 from recovery.proms.models import QuestionnaireResponse
 from recovery.proms.selectors import schedule_for_clinic
 from recovery.proms.timepoints import Timepoint
@@ -90,10 +102,14 @@ STALE_AFTER: dict[str, timedelta] = {
     ReminderKind.QUESTIONNAIRE: timedelta(hours=12),
     ReminderKind.DIGEST: timedelta(hours=6),
 }
-#: When clinicians get their digest, local time. Clinicians have no time zone of their own (nor does
-#: the clinic): the digest uses the zone most of their current patients live in, else UTC.
+#: When clinicians get their digest, local time: in their own ``time_zone`` when they set one, else
+#: in the zone most of their current patients live in (the clinic has no zone), else UTC.
 DIGEST_TIME = time(7, 30)
 _DIGEST_ROLES = (Role.SURGEON, Role.PHYSIOTHERAPIST)
+#: The advisory lock key of the dispatcher (any constant unique in the database).
+_DISPATCH_LOCK = 0x4D6F62_52656D  # "Mob" "Rem"
+#: Deliveries of a chunk moved to ``sending`` (and sent) together.
+SEND_BATCH = 25
 #: A ``pending`` delivery still unsent after this long is handed to a worker again.
 PENDING_REDRIVE_AFTER = timedelta(minutes=2)
 #: Longer than the task time limit (120 s): a ``sending`` row this old lost its worker.
@@ -306,6 +322,8 @@ def schedules_sync_all(*, now: datetime | None = None) -> int:
 
 
 def _digest_zone(user: User) -> str:
+    if is_valid_time_zone(user.time_zone):
+        return user.time_zone
     zones = Counter(
         Episode.objects.filter(Q(surgeon=user) | Q(physiotherapists=user), status__in=_ACTIVE_EPISODE)
         .distinct()
@@ -433,7 +451,13 @@ def _content(schedule: ReminderSchedule, delivery_id: uuid.UUID) -> dict[str, An
     ).as_dict()
 
 
-def _decide(schedule: ReminderSchedule, context: Context, slot: datetime, now: datetime) -> DeliveryState:
+def _decide(
+    schedule: ReminderSchedule,
+    context: Context,
+    slot: datetime,
+    now: datetime,
+    checked_in: set[tuple[uuid.UUID, date]],
+) -> DeliveryState:
     if now - slot > STALE_AFTER[schedule.kind]:
         return DeliveryState.SKIPPED_STALE
     preferences = context.preferences
@@ -443,10 +467,11 @@ def _decide(schedule: ReminderSchedule, context: Context, slot: datetime, now: d
     if quiet is not None and quiet.contains(slot.astimezone(context.zone).time()):
         # Preferences changed after this slot was timed.
         return DeliveryState.SKIPPED_QUIET
-    if schedule.kind == ReminderKind.CHECKIN and schedule.episode is not None:
-        day = local_day(slot, context.zone)
-        if CheckIn.objects.filter(episode=schedule.episode, local_date=day, deleted_at__isnull=True).exists():
-            return DeliveryState.SKIPPED_CONDITION
+    if (
+        schedule.kind == ReminderKind.CHECKIN
+        and (schedule.episode_id, local_day(slot, context.zone)) in checked_in
+    ):
+        return DeliveryState.SKIPPED_CONDITION
     if schedule.kind == ReminderKind.EXERCISE and schedule.assignment is not None:
         assignment = schedule.assignment
         times = _exercise_times(assignment, context)
@@ -466,47 +491,161 @@ def _decide(schedule: ReminderSchedule, context: Context, slot: datetime, now: d
     return DeliveryState.PENDING
 
 
-@transaction.atomic
-def _claim(schedule_id: uuid.UUID | str, slot: datetime, now: datetime) -> ReminderDelivery | None:
-    schedule = (
-        ReminderSchedule.objects.select_for_update(of=("self",))
-        .select_related("episode__patient__patient_profile", "recipient", "assignment__exercise")
-        .filter(pk=schedule_id)
-        .first()
-    )
-    if schedule is None:
-        return None
-    existing = ReminderDelivery.objects.filter(schedule=schedule, slot=slot).first()
-    if existing is not None:
-        return existing  # a repeat of this task: resume from the row's state
-    if not schedule.active or schedule.next_due_at != slot:
-        return None  # the slot moved (rules changed) or another sender already took it
-    context = context_for(schedule)
-    delivery_id = uuid.uuid4()
-    state = _decide(schedule, context, slot, now)
-    if schedule.kind == ReminderKind.DIGEST:
-        attention = episodes_needing_attention(user=schedule.recipient, now=now)
-        payload = _digest_content(attention, delivery_id)
-        if state == DeliveryState.PENDING and not attention:
-            state = DeliveryState.SKIPPED_CONDITION  # nothing needs attention: no message
-    else:
-        payload = _content(schedule, delivery_id)
-    try:
-        with transaction.atomic():
-            delivery = ReminderDelivery.objects.create(
-                id=delivery_id,
-                schedule=schedule,
-                slot=slot,
-                state=state,
-                payload=payload,
+def dispatcher_lock() -> bool:
+    """Whether this transaction may dispatch: a transaction-level advisory lock, so that two
+    dispatchers (a second beat, a beat restarted while the previous tick runs) never hand out the
+    same due rows; the one that does not get it skips its tick. Call inside ``transaction.atomic``."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DISPATCH_LOCK])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+def _contexts(schedules: Sequence[ReminderSchedule]) -> dict[uuid.UUID, Context]:
+    """``context_for`` of many schedules in two queries."""
+    recipients = {s.recipient_id for s in schedules}
+    episodes = {s.episode_id for s in schedules if s.episode_id is not None}
+    preferences = {p.user_id: p for p in ReminderPreferences.objects.filter(user_id__in=recipients)}
+    settings = {e.episode_id: e for e in EpisodeReminderSettings.objects.filter(episode_id__in=episodes)}
+    contexts: dict[uuid.UUID, Context] = {}
+    for schedule in schedules:
+        mine = preferences.get(schedule.recipient_id) or ReminderPreferences(user=schedule.recipient)
+        episode = schedule.episode
+        if episode is None:
+            contexts[schedule.pk] = Context(
+                ZoneInfo(schedule.time_zone or "UTC"), mine, EpisodeReminderSettings()
             )
-    except IntegrityError:
-        return ReminderDelivery.objects.get(schedule=schedule, slot=slot)
-    upcoming = next_occurrence(schedule, context, max(slot, now))
-    ReminderSchedule.objects.filter(pk=schedule.pk, next_due_at=slot).update(
-        next_due_at=upcoming, active=upcoming is not None, updated_at=now
+        else:
+            rule = settings.get(episode.pk) or EpisodeReminderSettings(episode=episode)
+            contexts[schedule.pk] = Context(episode.patient_time_zone, mine, rule)
+    return contexts
+
+
+def _checked_in(
+    claims: Sequence[tuple[ReminderSchedule, datetime]], contexts: dict[uuid.UUID, Context]
+) -> set[tuple[uuid.UUID, date]]:
+    """``(episode, local day)`` of the check-in reminders among ``claims`` already answered."""
+    wanted = {
+        (schedule.episode_id, local_day(slot, contexts[schedule.pk].zone))
+        for schedule, slot in claims
+        if schedule.kind == ReminderKind.CHECKIN and schedule.episode_id is not None
+    }
+    if not wanted:
+        return set()
+    rows = CheckIn.objects.filter(
+        episode_id__in={e for e, _ in wanted}, local_date__in={d for _, d in wanted}, deleted_at__isnull=True
+    ).values_list("episode_id", "local_date")
+    return {row for row in rows if row in wanted}
+
+
+@transaction.atomic
+def _claim_many(
+    items: Sequence[tuple[uuid.UUID | str, datetime]], now: datetime
+) -> dict[tuple[str, datetime], ReminderDelivery]:
+    """Claim each ``(schedule, slot)`` (step 1 of the module docstring) for a whole chunk at once:
+    the schedule rows locked in one query (in primary key order, so two chunks cannot deadlock), the
+    existing deliveries read in one, the new ones inserted in one, the schedules advanced in one.
+    Returns the delivery of every pair that has one; a pair missing from the result is gone."""
+    pairs = [(str(schedule_id), slot) for schedule_id, slot in items]
+    schedules = {
+        str(s.pk): s
+        for s in ReminderSchedule.objects.select_for_update(of=("self",))
+        .select_related("episode__patient__patient_profile", "recipient", "assignment__exercise")
+        .filter(pk__in={p for p, _ in pairs})
+        .order_by("pk")
+    }
+    found: dict[tuple[str, datetime], ReminderDelivery] = {}
+    if not schedules:
+        return found
+    for delivery in ReminderDelivery.objects.filter(
+        schedule_id__in=list(schedules), slot__in={slot for _, slot in pairs}
+    ):
+        delivery.schedule = schedules[str(delivery.schedule_id)]
+        found[(str(delivery.schedule_id), delivery.slot)] = delivery
+    claims: list[tuple[ReminderSchedule, datetime]] = []
+    for key in dict.fromkeys(pairs):
+        schedule = schedules.get(key[0])
+        if schedule is None or key in found:
+            continue  # gone, or a repeat of this claim: resume from the row's state
+        if not schedule.active or schedule.next_due_at != key[1]:
+            continue  # the slot moved (rules changed) or another sender already took it
+        claims.append((schedule, key[1]))
+    if not claims:
+        return found
+    contexts = _contexts([schedule for schedule, _ in claims])
+    checked_in = _checked_in(claims, contexts)
+    created: list[ReminderDelivery] = []
+    for schedule, slot in claims:
+        context = contexts[schedule.pk]
+        delivery_id = uuid.uuid4()
+        state = _decide(schedule, context, slot, now, checked_in)
+        if schedule.kind == ReminderKind.DIGEST:
+            attention = episodes_needing_attention(user=schedule.recipient, now=now)
+            payload = _digest_content(attention, delivery_id)
+            if state == DeliveryState.PENDING and not attention:
+                state = DeliveryState.SKIPPED_CONDITION  # nothing needs attention: no message
+        else:
+            payload = _content(schedule, delivery_id)
+        created.append(
+            ReminderDelivery(id=delivery_id, schedule=schedule, slot=slot, state=state, payload=payload)
+        )
+    # The schedule rows are locked and their next_due_at is the slot, so no other claim can insert
+    # these rows; the unique (schedule, slot) would refuse one anyway, and RETURNING says which won.
+    inserted = _insert_deliveries(created, now)
+    advanced: list[ReminderSchedule] = []
+    for delivery in created:
+        schedule = delivery.schedule
+        if delivery.pk not in inserted:
+            continue
+        found[(str(schedule.pk), delivery.slot)] = delivery
+        upcoming = next_occurrence(schedule, contexts[schedule.pk], max(delivery.slot, now))
+        schedule.next_due_at, schedule.active = upcoming, upcoming is not None
+        schedule.updated_at = now
+        advanced.append(schedule)
+    _update_many(
+        "UPDATE reminders_reminderschedule AS t "
+        "SET next_due_at = v.next_due_at, active = v.active, updated_at = v.updated_at "
+        "FROM unnest(%s::uuid[], %s::timestamptz[], %s::boolean[], %s::timestamptz[]) "
+        "AS v(id, next_due_at, active, updated_at) WHERE t.id = v.id",
+        [(s.pk, s.next_due_at, s.active, s.updated_at) for s in advanced],
     )
-    return delivery
+    return found
+
+
+def _insert_deliveries(deliveries: Sequence[ReminderDelivery], now: datetime) -> set[uuid.UUID]:
+    """Insert the rows with ``ON CONFLICT DO NOTHING``; returns the ids actually inserted. Arrays
+    (``unnest``), not one placeholder per value: a chunk's insert is one statement of five parameters."""
+    if not deliveries:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO reminders_reminderdelivery (id, schedule_id, slot, state, payload, channel_results, "
+            "created_at) SELECT u.id, u.schedule_id, u.slot, u.state, u.payload::jsonb, '{}'::jsonb, %s "
+            "FROM unnest(%s::uuid[], %s::uuid[], %s::timestamptz[], %s::text[], %s::text[]) "
+            "AS u(id, schedule_id, slot, state, payload) ON CONFLICT DO NOTHING RETURNING id",
+            [
+                now,
+                [d.pk for d in deliveries],
+                [d.schedule_id for d in deliveries],
+                [d.slot for d in deliveries],
+                [str(d.state) for d in deliveries],
+                [json.dumps(d.payload) for d in deliveries],
+            ],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _update_many(sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Run an ``UPDATE ... FROM unnest(arrays) AS v(...)`` with ``rows`` turned into one array per
+    column: many rows, each with its own values, in one statement of a few parameters
+    (``bulk_update`` builds a CASE per row and field, which costs more than the send itself)."""
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+
+
+def _claim(schedule_id: uuid.UUID | str, slot: datetime, now: datetime) -> ReminderDelivery | None:
+    return _claim_many([(schedule_id, slot)], now).get((str(schedule_id), slot))
 
 
 def _results(result: NotifyResult) -> dict[str, Any]:
@@ -520,55 +659,124 @@ def _results(result: NotifyResult) -> dict[str, Any]:
     }
 
 
+def _preferences_of(user_ids: set[uuid.UUID]) -> dict[uuid.UUID, ReminderPreferences]:
+    return {p.user_id: p for p in ReminderPreferences.objects.filter(user_id__in=user_ids)}
+
+
+def _start_sending(deliveries: Sequence[ReminderDelivery], now: datetime) -> list[ReminderDelivery]:
+    """Move ``pending`` rows to ``sending`` in one conditional UPDATE; only the rows it changed are
+    this caller's to send (a concurrent repeat gets the others)."""
+    if not deliveries:
+        return []
+    table = ReminderDelivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s, claimed_at = %s WHERE id = ANY(%s) AND state = %s RETURNING id",  # noqa: S608
+            [DeliveryState.SENDING.value, now, [d.pk for d in deliveries], DeliveryState.PENDING.value],
+        )
+        mine = {row[0] for row in cursor.fetchall()}
+    return [d for d in deliveries if d.pk in mine]
+
+
+def _send(
+    deliveries: Sequence[ReminderDelivery],
+    preferences: dict[uuid.UUID, ReminderPreferences] | None = None,
+    recipients: Recipients | None = None,
+) -> None:
+    """Send rows already moved to ``sending`` and record ``sent`` or ``failed`` (outside any
+    transaction: slow I/O must not hold locks). Not retried, as a retry could notify twice.
+    ``preferences`` and ``recipients``: read once by the caller for a whole chunk."""
+    if not deliveries:
+        return
+    if preferences is None:
+        preferences = _preferences_of({d.schedule.recipient_id for d in deliveries})
+    notices: list[Notice] = []
+    for delivery in deliveries:
+        schedule = delivery.schedule
+        mine = preferences.get(schedule.recipient_id) or ReminderPreferences(user=schedule.recipient)
+        payload = PushPayload.from_dict(delivery.payload)
+        notices.append(
+            Notice(
+                user=schedule.recipient,
+                payload=payload,
+                email_subject=f"Mobilize: {payload.title}",
+                email_body=f"{payload.body}\n\nOpen Mobilize: {payload.url}\n",
+                push=mine.push,
+                email=mine.email,
+            )
+        )
+    outcomes = notify_users(notices, recipients)
+    sent_at = timezone.now()
+    for delivery, outcome in zip(deliveries, outcomes, strict=True):
+        if isinstance(outcome, OSError):  # SMTP and network errors
+            logger.warning("Reminder %s failed: %s", delivery.pk, outcome)
+            delivery.state, delivery.channel_results = DeliveryState.FAILED, {"error": type(outcome).__name__}
+            continue
+        delivery.state = DeliveryState.SENT if outcome.delivered else DeliveryState.FAILED
+        delivery.sent_at, delivery.channel_results = sent_at, _results(outcome)
+        logger.info(
+            "Reminder %s (%s) sent to %s: %s",
+            delivery.pk,
+            delivery.schedule.kind,
+            delivery.schedule.recipient_id,
+            outcome,
+        )
+    # Only rows still ``sending``: the lease may have run out meanwhile (then they stay ``failed``).
+    _update_many(
+        "UPDATE reminders_reminderdelivery AS t "
+        "SET state = v.state, sent_at = v.sent_at, channel_results = v.results::jsonb "
+        "FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[], %s::text[]) AS v(id, state, sent_at, results) "
+        "WHERE t.id = v.id AND t.state = 'sending'",
+        [(d.pk, str(d.state), d.sent_at, json.dumps(d.channel_results)) for d in deliveries],
+    )
+
+
 def _deliver(delivery: ReminderDelivery, *, claim: Q, now: datetime) -> bool:
     """Send once: only the caller whose conditional UPDATE (``claim``) moves the row to ``sending``."""
     if not ReminderDelivery.objects.filter(claim, pk=delivery.pk).update(
         state=DeliveryState.SENDING, claimed_at=now
     ):
         return False
-    schedule = delivery.schedule
-    preferences = preferences_of(schedule.recipient)
-    payload = PushPayload.from_dict(delivery.payload)
-    try:
-        result = notify_user(
-            user=schedule.recipient,
-            payload=payload,
-            email_subject=f"Mobilize: {payload.title}",
-            email_body=f"{payload.body}\n\nOpen Mobilize: {payload.url}\n",
-            push=preferences.push,
-            email=preferences.email,
-        )
-    except OSError as exc:  # SMTP and network errors; not retried, as a retry could notify twice
-        logger.warning("Reminder %s failed: %s", delivery.pk, exc)
-        ReminderDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
-            state=DeliveryState.FAILED, channel_results={"error": type(exc).__name__}
-        )
-        return False
-    ReminderDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
-        state=DeliveryState.SENT if result.delivered else DeliveryState.FAILED,
-        sent_at=timezone.now(),
-        channel_results=_results(result),
-    )
-    logger.info("Reminder %s (%s) sent to %s: %s", delivery.pk, schedule.kind, schedule.recipient_id, result)
+    _send([delivery])
     return True
+
+
+def reminders_send(
+    *, items: Sequence[tuple[uuid.UUID | str, datetime]], now: datetime | None = None
+) -> list[str]:
+    """Claim a chunk of occurrences and send them; returns each pair's delivery state afterwards (or
+    ``"gone"``), in order. Safe to run twice, also concurrently: see the module docstring."""
+    now = now or timezone.now()
+    found = _claim_many(items, now)
+    pending = [d for d in dict.fromkeys(found.values()) if d.state == DeliveryState.PENDING]
+    stale = {d.pk for d in pending if now - d.slot > STALE_AFTER[d.schedule.kind]}
+    if stale:
+        # Re-driven after an outage: too late now.
+        ReminderDelivery.objects.filter(pk__in=stale, state=DeliveryState.PENDING).update(
+            state=DeliveryState.SKIPPED_STALE
+        )
+    fresh = [d for d in pending if d.pk not in stale]
+    if fresh:
+        users = {d.schedule.recipient_id: d.schedule.recipient for d in fresh}
+        preferences = _preferences_of(set(users))
+        recipients = recipients_load(users=users.values())
+        # A few at a time: a worker killed mid-chunk leaves at most SEND_BATCH rows ``sending``
+        # (never resent); the rest are still ``pending``, and re-driven.
+        for start in range(0, len(fresh), SEND_BATCH):
+            _send(_start_sending(fresh[start : start + SEND_BATCH], now), preferences, recipients)
+    states = dict(
+        ReminderDelivery.objects.filter(pk__in=[d.pk for d in found.values()]).values_list("pk", "state")
+    )
+    result: list[str] = []
+    for schedule_id, slot in items:
+        delivery = found.get((str(schedule_id), slot))
+        result.append("gone" if delivery is None else str(states.get(delivery.pk, "gone")))
+    return result
 
 
 def reminder_send(*, schedule_id: uuid.UUID | str, slot: datetime, now: datetime | None = None) -> str:
     """Claim one occurrence and send it. Returns the delivery's state afterwards (or ``"gone"``)."""
-    now = now or timezone.now()
-    delivery = _claim(schedule_id, slot, now)
-    if delivery is None:
-        return "gone"
-    if delivery.state == DeliveryState.PENDING:
-        if now - delivery.slot > STALE_AFTER[delivery.schedule.kind]:
-            # Re-driven after an outage: too late now.
-            ReminderDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
-                state=DeliveryState.SKIPPED_STALE
-            )
-        else:
-            _deliver(delivery, claim=Q(state=DeliveryState.PENDING), now=now)
-    delivery.refresh_from_db(fields=["state"])
-    return str(delivery.state)
+    return reminders_send(items=[(schedule_id, slot)], now=now)[0]
 
 
 def reminder_send_snoozed(*, delivery_id: uuid.UUID | str, due: datetime, now: datetime | None = None) -> str:
