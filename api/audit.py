@@ -6,6 +6,10 @@
   their records, when, what and through what (staff: 403). The patient sees the staff member's name
   and role and the device name they signed in with, not their network address or browser string:
   those identify a colleague's network and machine and are for the clinic's admins.
+- ``GET /api/v1/episodes/{episode_id}/access-log/?page=&page_size=``: the episode's care team (its
+  surgeon and physiotherapists) sees which staff member read or changed this episode's records, when
+  and what (``Action.VIEW_ACCESS_LOG``). The patient (who has their own log) and the clinic's admins
+  (who search the whole trail) get 403; anyone outside the episode 404. No addresses, no browser strings.
 
 Recording itself is automatic (``recovery/audit/recording.py``), started by ``api.audit_trail``.
 """
@@ -24,12 +28,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.base import current_user
+from api.base import EpisodeScopedView, current_user
 from api.pagination import Pagination
 from api.params import query_uuid
 from recovery.audit.models import AuditAction, AuditEvent
-from recovery.audit.selectors import access_log_for, audit_search
-from recovery.episodes.access import ClinicAction, can_in_clinic
+from recovery.audit.selectors import access_log_for, audit_search, episode_access_log
+from recovery.episodes.access import Action, ClinicAction, can, can_in_clinic
 
 
 class AuditPersonSerializer(serializers.Serializer[Any]):
@@ -102,6 +106,26 @@ class AccessLogEntrySerializer(serializers.Serializer[Any]):
         return "admin" if event.resource.startswith("admin:") else "app"
 
 
+class EpisodeAccessLogPersonSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    name = serializers.CharField(source="full_name")
+    role = serializers.CharField(help_text="Their role now.")
+
+
+class EpisodeAccessLogEntrySerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    at = serializers.DateTimeField()
+    who = EpisodeAccessLogPersonSerializer(source="actor")
+    role = serializers.CharField(source="actor_role", help_text="Their role at the time.")
+    action = serializers.ChoiceField(choices=AuditAction.choices)
+    resource = serializers.CharField(help_text="What kind of record: the URL name, e.g. `api:checkin-list`.")
+    via = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=["app", "admin"]))
+    def get_via(self, event: AuditEvent) -> str:
+        return "admin" if event.resource.startswith("admin:") else "app"
+
+
 def _instant(request: Request, name: str, *, end_of_day: bool) -> datetime | None:
     """An ISO 8601 instant with its offset, or a day (UTC): ``from`` its start, ``to`` its end."""
     raw = request.query_params.get(name)
@@ -155,6 +179,8 @@ _SEARCH_PARAMETERS = [
 
 
 class AuditSearchView(APIView):
+    pagination_class = Pagination  # documents the paginated envelope in the schema
+
     @extend_schema(
         parameters=_SEARCH_PARAMETERS,
         responses={200: AuditEventSerializer(many=True)},
@@ -183,6 +209,8 @@ class AuditSearchView(APIView):
 
 
 class AccessLogView(APIView):
+    pagination_class = Pagination  # documents the paginated envelope in the schema
+
     @extend_schema(
         parameters=[
             OpenApiParameter("page", OpenApiTypes.INT),
@@ -200,7 +228,36 @@ class AccessLogView(APIView):
         return paginator.get_paginated_response(AccessLogEntrySerializer(page, many=True).data)
 
 
+class EpisodeAccessLogView(EpisodeScopedView):
+    # Resolved like any episode read (outside it: 404); then only the care team may read its log (403).
+    read_action = Action.VIEW_EPISODE
+    pagination_class = Pagination  # documents the paginated envelope in the schema
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses={200: EpisodeAccessLogEntrySerializer(many=True)},
+        summary="Who read or changed this episode's records (its care team)",
+    )
+    def get(self, request: Request, episode_id: str) -> Response:
+        if not can(self.user, Action.VIEW_ACCESS_LOG, self.episode):
+            raise exceptions.PermissionDenied(
+                "Only the care team reads this log: patients see theirs under /me/access-log/, "
+                "clinic admins search /audit/."
+            )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(episode_access_log(episode=self.episode), request, view=self)
+        return paginator.get_paginated_response(EpisodeAccessLogEntrySerializer(page, many=True).data)
+
+
 urlpatterns: list[URLPattern] = [
     path("audit/", AuditSearchView.as_view(), name="audit-list"),
     path("me/access-log/", AccessLogView.as_view(), name="me-access-log"),
+    path(
+        "episodes/<uuid:episode_id>/access-log/",
+        EpisodeAccessLogView.as_view(),
+        name="episode-access-log",
+    ),
 ]

@@ -132,6 +132,7 @@ def _data(validated: dict[str, Any]) -> CheckInData:
 
 
 class CheckInListView(EpisodeScopedView):
+    pagination_class = Pagination  # documents the paginated envelope in the schema
     read_action = Action.VIEW_CHECKINS
     method_actions = {"POST": Action.LOG_CHECKIN}
 

@@ -317,6 +317,7 @@ def _data(validated: dict[str, Any]) -> ExerciseLogData:
 
 
 class ExerciseLogListView(EpisodeScopedView):
+    pagination_class = Pagination  # documents the paginated envelope in the schema
     read_action = Action.VIEW_REHAB
     method_actions = {"POST": Action.LOG_EXERCISE}
 

@@ -234,6 +234,8 @@ def _exercise_data(validated: Mapping[str, Any]) -> ExerciseData:
 
 
 class ExerciseListView(APIView):
+    pagination_class = Pagination  # documents the paginated envelope in the schema
+
     @extend_schema(
         parameters=[
             OpenApiParameter("search", OpenApiTypes.STR, description="Words in the name or the steps."),
@@ -431,6 +433,7 @@ def _active_param(request: Request) -> bool | None:
 
 
 class AssignmentListView(EpisodeScopedView):
+    pagination_class = Pagination  # documents the paginated envelope in the schema
     read_action = Action.VIEW_REHAB
     method_actions = {"POST": Action.PRESCRIBE}
 

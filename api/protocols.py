@@ -343,6 +343,8 @@ class ProtocolAdoptView(APIView):
 
 
 class ProtocolOverridesView(APIView):
+    pagination_class = Pagination  # documents the paginated envelope in the schema
+
     @extend_schema(
         parameters=[
             OpenApiParameter("page", OpenApiTypes.INT),

@@ -379,6 +379,7 @@ class QuestionnaireScheduleView(EpisodeScopedView):
 
 
 class QuestionnaireResponseListView(EpisodeScopedView):
+    pagination_class = Pagination  # documents the paginated envelope in the schema
     read_action = Action.VIEW_QUESTIONNAIRES
     method_actions = {"POST": Action.ANSWER_QUESTIONNAIRE}
 

@@ -20,7 +20,7 @@ from uuid import UUID
 
 from django.urls import URLPattern, path
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -40,8 +40,14 @@ from recovery.reminders.models import (
 from recovery.reminders.selectors import Upcoming
 
 
+@extend_schema_field({"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "19:00"})
+class LocalTimeField(serializers.TimeField):
+    """A wall-clock time read and written as HH:MM. Not OpenAPI's ``format: time``: that is RFC 3339's
+    full-time, with seconds and a UTC offset, which these local times do not have."""
+
+
 def _time() -> Any:
-    return serializers.TimeField(format="%H:%M", help_text="Local time, HH:MM.")
+    return LocalTimeField(format="%H:%M", help_text="Local time, HH:MM.")
 
 
 class DeliverySerializer(serializers.Serializer[Any]):
@@ -79,8 +85,8 @@ class SnoozeInputSerializer(StrictSerializer):
 
 
 class PreferencesSerializer(StrictSerializer):
-    quiet_start = serializers.TimeField(format="%H:%M", allow_null=True, help_text="Local HH:MM or null.")
-    quiet_end = serializers.TimeField(format="%H:%M", allow_null=True, help_text="Local HH:MM or null.")
+    quiet_start = LocalTimeField(format="%H:%M", allow_null=True, help_text="Local HH:MM or null.")
+    quiet_end = LocalTimeField(format="%H:%M", allow_null=True, help_text="Local HH:MM or null.")
     push = StrictBooleanField(help_text="Web Push allowed.")
     email = StrictBooleanField(help_text="Email allowed (also the fallback without a push subscription).")
     muted_kinds = serializers.ListField(
@@ -103,10 +109,10 @@ class PreferencesSerializer(StrictSerializer):
 
 class EpisodeSettingsSerializer(StrictSerializer):
     walk_interval_minutes = StrictIntegerField(min_value=15, max_value=720)
-    walk_window_start = serializers.TimeField(
+    walk_window_start = LocalTimeField(
         format="%H:%M", allow_null=True, help_text="Local HH:MM; null: the patient's waking window."
     )
-    walk_window_end = serializers.TimeField(format="%H:%M", allow_null=True)
+    walk_window_end = LocalTimeField(format="%H:%M", allow_null=True)
     walk_until_day = StrictIntegerField(
         min_value=0, max_value=90, help_text="Last post-op day with walk reminders."
     )

@@ -43,27 +43,34 @@ class TrajectorySourceSerializer(serializers.Serializer[Any]):
     overridden_at = serializers.DateTimeField(allow_null=True)
 
 
+class ReadyListField(serializers.ListField):
+    """A ``ListField`` (same schema) whose values the selector already made JSON-ready (numbers,
+    None, dates): they go out as they are, not through one child ``to_representation`` per value
+    (a year of days is some 9,000 values, 5 ms a request)."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        return list(data)
+
+
 class TrajectorySeriesSerializer(serializers.Serializer[Any]):
-    post_op_day = serializers.ListField(child=serializers.IntegerField())
-    date = serializers.ListField(child=serializers.DateField(), help_text="The patient's local days.")
-    checkins = serializers.ListField(child=serializers.IntegerField())
-    axial_mean = serializers.ListField(
-        child=serializers.FloatField(allow_null=True), help_text="null = no data"
-    )
-    axial_max = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    limb_mean = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    limb_max = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    walking_minutes = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    steps = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    opioid = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    adherence = serializers.ListField(
+    post_op_day = ReadyListField(child=serializers.IntegerField())
+    date = ReadyListField(child=serializers.DateField(), help_text="The patient's local days.")
+    checkins = ReadyListField(child=serializers.IntegerField())
+    axial_mean = ReadyListField(child=serializers.FloatField(allow_null=True), help_text="null = no data")
+    axial_max = ReadyListField(child=serializers.FloatField(allow_null=True))
+    limb_mean = ReadyListField(child=serializers.FloatField(allow_null=True))
+    limb_max = ReadyListField(child=serializers.FloatField(allow_null=True))
+    walking_minutes = ReadyListField(child=serializers.FloatField(allow_null=True))
+    steps = ReadyListField(child=serializers.FloatField(allow_null=True))
+    opioid = ReadyListField(child=serializers.FloatField(allow_null=True))
+    adherence = ReadyListField(
         child=serializers.FloatField(allow_null=True), help_text="null when nothing was due that day"
     )
-    axial_mean_7d = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    limb_mean_7d = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    walking_minutes_7d = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    steps_7d = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    adherence_7d = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    axial_mean_7d = ReadyListField(child=serializers.FloatField(allow_null=True))
+    limb_mean_7d = ReadyListField(child=serializers.FloatField(allow_null=True))
+    walking_minutes_7d = ReadyListField(child=serializers.FloatField(allow_null=True))
+    steps_7d = ReadyListField(child=serializers.FloatField(allow_null=True))
+    adherence_7d = ReadyListField(child=serializers.FloatField(allow_null=True))
 
 
 class TrajectoryPainPointSerializer(serializers.Serializer[Any]):
@@ -74,11 +81,11 @@ class TrajectoryPainPointSerializer(serializers.Serializer[Any]):
 
 
 class TrajectoryExpectedSerializer(serializers.Serializer[Any]):
-    post_op_day = serializers.ListField(child=serializers.IntegerField())
-    axial_center = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    axial_upper = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    limb_center = serializers.ListField(child=serializers.FloatField(allow_null=True))
-    limb_upper = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    post_op_day = ReadyListField(child=serializers.IntegerField())
+    axial_center = ReadyListField(child=serializers.FloatField(allow_null=True))
+    axial_upper = ReadyListField(child=serializers.FloatField(allow_null=True))
+    limb_center = ReadyListField(child=serializers.FloatField(allow_null=True))
+    limb_upper = ReadyListField(child=serializers.FloatField(allow_null=True))
     method = serializers.CharField(help_text="How the per-day values come from the listed points.")
     protocol_version = serializers.IntegerField(allow_null=True)
     axial_points = TrajectoryPainPointSerializer(
@@ -220,8 +227,14 @@ class TrajectoryView(EpisodeScopedView):
     def get(self, request: Request, episode_id: str) -> Response:
         relation = relation_to(request.user, self.episode)
         audience: Audience = "patient" if relation is Relation.PATIENT else "clinician"
-        payload = trajectory_for(self.episode, audience=audience, now=timezone.now())
-        return Response(TrajectorySerializer(payload).data)
+        return Response(
+            trajectory_for(self.episode, audience=audience, now=timezone.now(), shape=_serialized)
+        )
+
+
+def _serialized(payload: dict[str, Any]) -> dict[str, Any]:
+    """The response body, cached as it is by ``trajectory_for`` (a plain dict: it pickles)."""
+    return dict(TrajectorySerializer(payload).data)
 
 
 class MilestoneInputSerializer(StrictSerializer):

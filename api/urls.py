@@ -14,6 +14,7 @@ from api import (
     health,
     me,
     prescription,
+    privacy,
     protocols,
     push,
     questionnaires,
@@ -52,4 +53,5 @@ urlpatterns = [
     *trajectory.urlpatterns,
     *cohort.urlpatterns,
     *audit.urlpatterns,
+    *privacy.urlpatterns,
 ]

@@ -1,4 +1,4 @@
-"""``python -m bench [checkin|load|reminders|cohort|all] [options]``: run the benchmarks and print their figures.
+"""``python -m bench [checkin|load|reminders|cohort|lighthouse|all] [options]``: run the benchmarks and print their figures.
 
 - ``checkin``: check-in POST through the full stack against a bare view (``bench.checkin_post``);
 - ``load``: patients and clinicians at once on gunicorn with production settings (``bench.load``);
@@ -6,7 +6,9 @@
   through Celery workers to a local push endpoint (``bench.reminders``);
 - ``cohort``: the full cohort computation against loading its check-ins, and the trajectory endpoint
   against the episode endpoint, on 10,000 episodes with 180 days of data (``bench.cohort``);
-- ``all`` (the default, also when the first argument is an option): all four, in that order, each
+- ``lighthouse``: Lighthouse scores of the patient app with mobile emulation in Chromium
+  (``bench.lighthouse``);
+- ``all`` (the default, also when the first argument is an option): all five, in that order, each
   with its own options from the one command line. The exit status is 1 if any failed.
 """
 
@@ -16,10 +18,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bench import checkin_post, cohort, load, reminders
+from bench import checkin_post, cohort, lighthouse, load, reminders
 from bench.common import add_database_argument
 
-COMMANDS = ("checkin", "load", "reminders", "cohort", "all")
+COMMANDS = ("checkin", "load", "reminders", "cohort", "lighthouse", "all")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=(
             "Run the benchmarks and print their figures: checkin (check-in POST, full stack vs a bare "
             "view), load (patients and clinicians at once, production settings), reminders (dispatcher "
-            "and delivery rate), cohort (cohort computation and trajectory latency), or all (the default)."
+            "and delivery rate), cohort (cohort computation and trajectory latency), lighthouse (the patient "
+            "app's Lighthouse scores), or all (the default)."
         ),
     )
     if command in ("checkin", "all"):
@@ -42,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reminders.add_arguments(parser.add_argument_group("reminders (reminders)"))
     if command in ("cohort", "all"):
         cohort.add_arguments(parser.add_argument_group("cohort (cohort)"))
+    if command in ("lighthouse", "all"):
+        lighthouse.add_arguments(parser.add_argument_group("Lighthouse (lighthouse)"))
     add_database_argument(parser)
     parsed = parser.parse_args(args)
 
@@ -50,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_options = load.options_from(parser, parsed) if command in ("load", "all") else None
     reminder_options = reminders.options_from(parser, parsed) if command in ("reminders", "all") else None
     cohort_options = cohort.options_from(parser, parsed) if command in ("cohort", "all") else None
+    lighthouse_options = lighthouse.options_from(parser, parsed) if command in ("lighthouse", "all") else None
     status = 0
     ran = False
     if checkin_options is not None:
@@ -69,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ran:
             print()
         status |= cohort.run_main(cohort_options)
+        ran = True
+    if lighthouse_options is not None:
+        if ran:
+            print()
+        status |= lighthouse.run_main(lighthouse_options)
     return status
 
 

@@ -8,7 +8,7 @@ An endpoint is named by its method and route template under ``/api/v1`` (``POST 
 which is also its name in locust's statistics, so figures group per endpoint and not per episode.
 An endpoint whose route does not exist yet (the probe gets a 404 that no route explains) is left
 out of the run and reported as skipped. A stand-in (``stands_in_for``) runs only while the endpoint
-it stands in for is missing: the clinicians' worklist is the episode list until ``GET /cohort/``
+it stands in for is missing: the clinicians' cohort worklist is the episode list until ``GET /cohort/``
 exists, and their trajectory read is the check-in list until ``GET /episodes/{id}/trajectory/``
 exists. Adding an endpoint is one line in ``ENDPOINTS``.
 """
@@ -73,7 +73,9 @@ ENDPOINTS: Final[tuple[Endpoint, ...]] = (
     Endpoint("POST /episodes/{id}/check-ins/", PATIENT, 3, writes=CHECK_IN),
     Endpoint("POST /episodes/{id}/exercise-logs/", PATIENT, 4, writes=EXERCISE_LOG),
     Endpoint("GET /episodes/{id}/plan/today/", PATIENT, 3),
-    # A clinician's dashboard: the worklist, one patient's trajectory, their adherence.
+    # A clinician's dashboard: the worklist (open alerts first, then the cohort by risk), one
+    # patient's trajectory, their adherence.
+    Endpoint("GET /alerts/", CLINICIAN, 2, label="alert worklist"),
     Endpoint("GET /cohort/", CLINICIAN, 2, label="worklist"),
     Endpoint(
         "GET /episodes/",

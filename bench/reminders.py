@@ -14,13 +14,17 @@ of the same rows, and end-to-end delivery through real Celery workers to a local
   the query fetched ``PAGE`` rows at a time, one ``send_reminders`` task per ``SEND_CHUNK`` reminders,
   to a Redis queue no worker consumes, purged after each round. The dispatcher writes nothing per row,
   so every round finds the same due rows.
-- End to end: a threaded HTTP push endpoint answering 201 (it counts requests per path and does not
-  decrypt), ``--workers`` Celery worker processes (``--pool``, ``--concurrency``) on their own queue
-  with VAPID keys from ``vapid_keys_generate`` (what ``manage.py vapid_keys`` prints); the due rows are
-  handed out as in (c) (and again every 60 s while waiting, as beat would, since send tasks expire
-  after 50 s), and the clock runs from the first publish until every due schedule's delivery is
-  ``sent`` in the database. Checked: pushes received = deliveries sent = due schedules, every push
-  path received exactly once.
+- End to end: the push endpoint (``bench.reminders_push``, in ``--push-processes`` processes of its
+  own sharing one listening socket: an asyncio HTTP/1.1 keep-alive server standing in for the push
+  services and the browsers; it checks every message's VAPID header, the signature of each distinct
+  header once, and decrypts every body with the browser's keys), ``--workers`` Celery worker processes
+  (``--pool``, ``--concurrency``) on their own queue with VAPID keys from ``vapid_keys_generate``
+  (what ``manage.py vapid_keys`` prints); the due rows are handed out as in (c) (and again every 60 s
+  while waiting, as beat would, since send tasks expire after 50 s), and the clock runs from the first
+  publish until every due schedule's delivery is ``sent`` in the database. Checked: pushes received =
+  pushes decrypted = deliveries sent = due schedules, none refused, every push path received exactly
+  once. Also printed: the CPU time (user + system, from ``/proc``) the workers and the endpoint spent
+  per reminder, and the load average, as the wall-clock rate depends on what else the machine runs.
 
 Exit status 1 when something breaks or the end-to-end check fails; slow figures never fail the run.
 """
@@ -28,20 +32,21 @@ Exit status 1 when something breaks or the end-to-end check fails; slow figures 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Any
 
 from bench.common import (
@@ -83,6 +88,7 @@ class Options:
     workers: int
     concurrency: int
     pool: str
+    push_processes: int
     database_url: str
 
 
@@ -105,7 +111,13 @@ def add_arguments(parser: argparse._ActionsContainer) -> None:
     )
     parser.add_argument("--celery-workers", type=int, default=2, help="Celery worker processes (default 2)")
     parser.add_argument(
-        "--celery-concurrency", type=int, default=8, help="pool size of each worker (default 8)"
+        "--celery-concurrency",
+        type=int,
+        default=5,
+        # With a prefetch multiplier of 1 a worker still reserves one task per free thread: with 8
+        # threads the first worker took 8 of the 10 chunks and ran them on one core (one GIL) while
+        # the other had 2 (426/s against 735/s with 5, same machine, same hour). Chunks / workers.
+        help="pool size of each worker (default 5: the 10 chunks of the default run over 2 workers)",
     )
     parser.add_argument(
         "--celery-pool",
@@ -115,10 +127,23 @@ def add_arguments(parser: argparse._ActionsContainer) -> None:
         # 362/s: sending is CPU-bound here (encryption, HTTP and the push endpoint on the same cores).
         help="worker pool (default threads)",
     )
+    parser.add_argument(
+        "--push-processes",
+        type=int,
+        default=1,
+        help="processes of the local push endpoint, sharing one socket (default 1)",
+    )
 
 
 def options_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Options:
-    for name in ("schedules", "due", "select_rounds", "celery_workers", "celery_concurrency"):
+    for name in (
+        "schedules",
+        "due",
+        "select_rounds",
+        "celery_workers",
+        "celery_concurrency",
+        "push_processes",
+    ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.due > args.schedules:
@@ -130,6 +155,7 @@ def options_from(parser: argparse.ArgumentParser, args: argparse.Namespace) -> O
         workers=args.celery_workers,
         concurrency=args.celery_concurrency,
         pool=args.celery_pool,
+        push_processes=args.push_processes,
         database_url=args.database_url,
     )
 
@@ -150,44 +176,156 @@ def redis_url() -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class PushCounter:
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    paths: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class BrowserKeys:
+    """The browser side of every seeded subscription (one key pair shared by all): the private scalar
+    goes to the push endpoint, which decrypts with it; the public point and auth secret to the rows."""
+
+    private: str
+    p256dh: str
+    auth: str
 
 
-class _PushHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    counter: PushCounter
+@dataclass(frozen=True)
+class Vapid:
+    public_key: str
+    private_key: str
+    subject: str
 
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        with self.counter.lock:
-            self.counter.paths.append(self.path)
-        self.send_response(201)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+@dataclass(frozen=True)
+class PushStats:
+    """What the push endpoint processes received, added up over them."""
+
+    paths: list[str]
+    decrypted: int
+    errors: int
+    error_samples: list[str]
+    cpu_seconds: float
+
+
+def browser_keys() -> BrowserKeys:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from recovery.notifications.vapid import b64url_encode, point_of
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    return BrowserKeys(
+        private=b64url_encode(private.private_numbers().private_value.to_bytes(32, "big")),
+        p256dh=b64url_encode(point_of(private.public_key())),
+        auth=b64url_encode(os.urandom(16)),
+    )
+
+
+def vapid_keys() -> Vapid:
+    from recovery.notifications.vapid import vapid_keys_generate
+
+    keys = vapid_keys_generate()
+    return Vapid(keys.public_key, keys.private_key, "mailto:bench@example.org")
+
+
+class PushEndpoint:
+    """``bench.reminders_push`` in ``processes`` processes sharing one listening socket."""
+
+    def __init__(self, *, processes: int, vapid: Vapid, browser: BrowserKeys) -> None:
+        self.processes = processes
+        self.vapid = vapid
+        self.browser = browser
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind((HOST, 0))
+        self.socket.listen(1024)
+        self.port: int = self.socket.getsockname()[1]
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._dir = tempfile.TemporaryDirectory(prefix="mobilize-bench-push-")
+
+    @property
+    def origin(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _stats_file(self, n: int) -> str:
+        return os.path.join(self._dir.name, f"push-{n}.json")
+
+    def start(self) -> None:
+        for n in range(self.processes):
+            self._children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.reminders_push",
+                        # name=value: a base64url value may begin with "-".
+                        f"--fd={self.socket.fileno()}",
+                        f"--origin={self.origin}",
+                        f"--vapid-public-key={self.vapid.public_key}",
+                        f"--subject={self.vapid.subject}",
+                        f"--browser-key={self.browser.private}",
+                        f"--auth={self.browser.auth}",
+                        f"--stats={self._stats_file(n)}",
+                    ],
+                    cwd=PROJECT_ROOT,
+                    pass_fds=(self.socket.fileno(),),
+                    stdout=subprocess.PIPE,
+                )
+            )
+        for child in self._children:
+            # Each prints "ready" once it serves, or exits (an empty line) when it cannot.
+            assert child.stdout is not None
+            if child.stdout.readline().strip() != b"ready":
+                child.wait(timeout=10)
+                raise BenchError(f"a push endpoint process exited with {child.returncode} before serving")
+
+    def stop(self) -> PushStats:
+        """Stop the processes (SIGTERM: each writes its figures) and add their figures up."""
+        for child in self._children:
+            child.send_signal(signal.SIGTERM)
+        paths: list[str] = []
+        decrypted = errors = 0
+        samples: list[str] = []
+        cpu = 0.0
+        for n, child in enumerate(self._children):
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+                raise BenchError("a push endpoint process did not stop within 20 s") from None
+            try:
+                with open(self._stats_file(n), encoding="utf-8") as stats_file:
+                    stats = json.load(stats_file)
+            except (OSError, ValueError) as exc:
+                raise BenchError(f"push endpoint process {n} left no figures: {exc}") from None
+            paths.extend(stats["paths"])
+            decrypted += int(stats["decrypted"])
+            errors += int(stats["errors"])
+            samples.extend(stats["error_samples"])
+            cpu += float(stats["cpu_seconds"])
+        for child in self._children:
+            if child.stdout is not None:
+                child.stdout.close()
+        self._children.clear()
+        return PushStats(paths, decrypted, errors, samples, cpu)
+
+    def close(self) -> None:
+        for child in self._children:
+            child.kill()
+            child.wait()
+            if child.stdout is not None:
+                child.stdout.close()
+        self._children.clear()
+        self.socket.close()
+        self._dir.cleanup()
 
 
 @contextmanager
-def running_push_endpoint() -> Iterator[tuple[int, PushCounter]]:
-    counter = PushCounter()
-    handler = type("PushHandler", (_PushHandler,), {"counter": counter})
-    server = ThreadingHTTPServer((HOST, 0), handler)
-    server.daemon_threads = True
-    server.request_queue_size = 1024
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
+def running_push_endpoint(*, processes: int, vapid: Vapid, browser: BrowserKeys) -> Iterator[PushEndpoint]:
+    """The endpoint started; ``stop()`` it to read its figures (it is closed on exit either way)."""
+    endpoint = PushEndpoint(processes=processes, vapid=vapid, browser=browser)
     try:
-        yield server.server_address[1], counter
+        endpoint.start()
+        yield endpoint
     finally:
-        server.shutdown()
-        server.server_close()
+        endpoint.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,19 +361,7 @@ def _clean() -> None:
     User.objects.filter(clinic=clinic).delete()
 
 
-def _browser_keys() -> tuple[str, str]:
-    """A browser's subscription keys (p256dh, auth), shared by every seeded subscription."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    from recovery.notifications.vapid import b64url_encode
-
-    private = ec.generate_private_key(ec.SECP256R1())
-    p256dh = b64url_encode(private.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint))
-    return p256dh, b64url_encode(os.urandom(16))
-
-
-def seed(plan: Layout, push_port: int) -> datetime:
+def seed(plan: Layout, push_origin: str, browser: BrowserKeys) -> datetime:
     """The bench-reminders clinic, rebuilt; returns the seeding time (due slots are before it)."""
     from django.contrib.auth.hashers import make_password
     from django.db import connection, transaction
@@ -250,7 +376,6 @@ def seed(plan: Layout, push_port: int) -> datetime:
     now = timezone.now()
     rng = random.Random(20261121)
     password = make_password(None)
-    p256dh, auth = _browser_keys()
     batch = 5000
     with transaction.atomic():
         clinic, _ = Clinic.objects.get_or_create(
@@ -322,9 +447,9 @@ def seed(plan: Layout, push_port: int) -> datetime:
             [
                 PushSubscription(
                     user=p,
-                    endpoint=f"http://{HOST}:{push_port}{PUSH_PATH_PREFIX}{n}",
-                    p256dh=p256dh,
-                    auth=auth,
+                    endpoint=f"{push_origin}{PUSH_PATH_PREFIX}{n}",
+                    p256dh=browser.p256dh,
+                    auth=browser.auth,
                 )
                 for n, p in enumerate(patients[: plan.due])
             ],
@@ -432,10 +557,7 @@ def measure_select(limit: int, rounds: int) -> SelectFigures:
 # ---------------------------------------------------------------------------------------------
 
 
-def worker_environment(database_url: str, queue: str) -> dict[str, str]:
-    from recovery.notifications.vapid import vapid_keys_generate
-
-    keys = vapid_keys_generate()
+def worker_environment(database_url: str, queue: str, vapid: Vapid) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "MOBILIZE_BENCH"}
     env.update(
         {
@@ -446,9 +568,9 @@ def worker_environment(database_url: str, queue: str) -> dict[str, str]:
             "REDIS_URL": redis_url(),
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "CELERY_QUEUE": queue,
-            "VAPID_PUBLIC_KEY": keys.public_key,
-            "VAPID_PRIVATE_KEY": keys.private_key,
-            "VAPID_SUBJECT": "mailto:bench@example.org",
+            "VAPID_PUBLIC_KEY": vapid.public_key,
+            "VAPID_PRIVATE_KEY": vapid.private_key,
+            "VAPID_SUBJECT": vapid.subject,
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         }
     )
@@ -456,7 +578,10 @@ def worker_environment(database_url: str, queue: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_workers(options: Options, queue: str) -> Iterator[list[IO[bytes]]]:
+def running_workers(
+    options: Options, queue: str, vapid: Vapid
+) -> Iterator[tuple[list[IO[bytes]], list[int]]]:
+    """The workers, answering pings; yields their logs and process ids."""
     from recovery.celery import app
 
     names = [f"bench-rem-{n}-{queue[-8:]}@{HOST}" for n in range(options.workers)]
@@ -464,7 +589,7 @@ def running_workers(options: Options, queue: str) -> Iterator[list[IO[bytes]]]:
     with ExitStack() as files:
         for _ in names:
             logs.append(files.enter_context(tempfile.TemporaryFile(prefix="mobilize-bench-worker-")))
-        with _worker_processes(options, queue, names, logs) as processes:
+        with _worker_processes(options, queue, names, logs, vapid) as processes:
             deadline = time.monotonic() + 60
             while True:
                 for process, output in zip(processes, logs, strict=True):
@@ -479,15 +604,33 @@ def running_workers(options: Options, queue: str) -> Iterator[list[IO[bytes]]]:
                     raise BenchError(
                         f"the Celery workers did not answer a ping within 60 s:\n{log_tail(logs[0])}"
                     )
-            yield logs
+            yield logs, [process.pid for process in processes]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live descendants so far (``/proc``; 0 elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        # Fields 14 and 15 of proc(5) (utime, stime), counted after the ")" that ends the name.
+        total = (int(fields[11]) + int(fields[12])) / ticks
+        children: list[int] = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as listed:
+                children.extend(int(child) for child in listed.read().split())
+    except (OSError, ValueError, IndexError):
+        return total
+    return total + sum(process_cpu_seconds(child) for child in children)
 
 
 @contextmanager
 def _worker_processes(
-    options: Options, queue: str, names: Sequence[str], logs: Sequence[IO[bytes]]
+    options: Options, queue: str, names: Sequence[str], logs: Sequence[IO[bytes]], vapid: Vapid
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
     """One ``celery worker`` per name, writing to its log; stopped (warm shutdown) on exit."""
-    env = worker_environment(options.database_url, queue)
+    env = worker_environment(options.database_url, queue, vapid)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for name, log in zip(names, logs, strict=True):
@@ -590,6 +733,17 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
+def _per(seconds: float, count: int) -> str:
+    return f"{seconds / count * 1e6:.0f} us" if count else "n/a"
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def run(options: Options) -> int:
     started = time.monotonic()
     name = ensure_database(options.database_url)
@@ -603,13 +757,14 @@ def run(options: Options) -> int:
     print(
         "Reminders: the dispatcher's select-and-enqueue, and delivery through Celery workers to a local push endpoint"
     )
-    with running_push_endpoint() as (push_port, counter):
+    vapid, browser = vapid_keys(), browser_keys()
+    with running_push_endpoint(processes=options.push_processes, vapid=vapid, browser=browser) as endpoint:
         t0 = time.monotonic()
-        seed(plan, push_port)
+        seed(plan, endpoint.origin, browser)
         print(
             f"seed: clinic {REMINDERS_CLINIC_SLUG}, {plan.schedules} active schedules over {plan.episodes} "
             f"episodes (1 walk + questionnaires each), {plan.due} walks due in the last minute, "
-            f"{plan.due} push subscriptions -> http://{HOST}:{push_port}/push/<n>; "
+            f"{plan.due} push subscriptions -> {endpoint.origin}/push/<n>; "
             f"PostgreSQL database {name}, Redis {redis_url()} ({time.monotonic() - t0:.0f} s)"
         )
         print(
@@ -624,19 +779,25 @@ def run(options: Options) -> int:
         queue = f"bench-rem-{uuid.uuid4().hex[:8]}"
         print(
             f"workers: {options.workers} x celery {options.pool} --concurrency {options.concurrency} "
-            f"on queue {queue}; push endpoint: ThreadingHTTPServer answering 201 (no decryption)"
+            f"on queue {queue}; push endpoint: {options.push_processes} process(es) of bench.reminders_push "
+            "(asyncio HTTP/1.1 keep-alive; checks every VAPID header's claims, each distinct signature once, "
+            "and decrypts every message)"
         )
-        counter.paths.clear()
         try:
-            with running_workers(options, queue) as logs:
+            with running_workers(options, queue, vapid) as (logs, pids):
+                cpu_before = [process_cpu_seconds(pid) for pid in pids]
                 delivery = measure_delivery(plan.due, queue)
+                worker_cpus = [
+                    process_cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)
+                ]
+                worker_cpu = sum(worker_cpus)
                 worker_tail = log_tail(logs[0], 15)
         finally:
             drop_queue(queue)
         # The workers are stopped (warm shutdown: tasks in flight finish), so the rows are final.
         final_states = _delivery_states()
-        with counter.lock:
-            pushes = check_pushes(counter.paths)
+        received = endpoint.stop()
+        pushes = check_pushes(received.paths)
 
     bare_ms, select_ms, both_ms = median(select.bare), median(select.select), median(select.select_enqueue)
     select_ratio = ratio(both_ms, bare_ms)
@@ -682,6 +843,15 @@ def run(options: Options) -> int:
         f"{pushes.duplicated_paths} received more than once, {pushes.stray} stray); "
         f"sent {sent}; due {plan.due}"
     )
+    print(
+        f"push endpoint: {received.decrypted} decrypted and verified, {received.errors} refused"
+        + (f" (e.g. {received.error_samples[0]})" if received.error_samples else "")
+    )
+    print(
+        "CPU per reminder sent (user + system, whole run): "
+        f"workers {_per(worker_cpu, delivery.sent)} ({' + '.join(f'{cpu:.1f}' for cpu in worker_cpus)} s), "
+        f"push endpoint {_per(received.cpu_seconds, received.decrypted)} (load average {_load()})"
+    )
     # Broken (exit 1): a push without a sent row or the reverse, a duplicate, a failed delivery, or
     # (when drained) fewer deliveries than due schedules. Not draining in time is only slow.
     expected = sent if delivery.timed_out else plan.due
@@ -689,6 +859,7 @@ def run(options: Options) -> int:
         sent == expected
         and pushes.ok(expected)
         and pushes.stray == 0
+        and received.errors == 0
         and set(final_states) <= {"sent", "pending"}
         and (delivery.timed_out or final_states.get("pending", 0) == 0)
     )

@@ -17,6 +17,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=27, hour=3),
         "options": {"expires": 3600},
     },
+    "purge-erased-data": {
+        "task": "recovery.privacy.tasks.purge_erased_data",
+        "schedule": crontab(minute=37, hour=3),
+        "options": {"expires": 3600},
+    },
     "dispatch-due-reminders": {
         "task": "recovery.reminders.tasks.dispatch_due",
         "schedule": 60.0,
@@ -36,5 +41,15 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "recovery.alerts.tasks.escalate_alerts",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    "relay-outbox": {
+        "task": "recovery.outbox.tasks.relay_outbox",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
+    "purge-outbox": {
+        "task": "recovery.outbox.tasks.purge_outbox",
+        "schedule": crontab(minute=47, hour=3),
+        "options": {"expires": 3600},
     },
 }

@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "recovery.security",
     "recovery.interop",
     "recovery.audit",
+    "recovery.privacy",
+    "recovery.outbox",
     "api",
 ]
 
@@ -158,7 +160,14 @@ if REDIS_URL is None and IS_PRODUCTION:
     raise ImproperlyConfigured("The environment variable REDIS_URL is required but not set.")
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # A Redis that is down fails a cache call in about a second instead of hanging a request.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -294,13 +303,23 @@ SPECTACULAR_SETTINGS = {
         "ReminderKindEnum": "recovery.reminders.models.ReminderKind.choices",
         "ReminderStateEnum": "recovery.reminders.models.DeliveryState.choices",
         "ConsentKindEnum": "recovery.notifications.models.ConsentKind.choices",
+        "ErasureStateEnum": "recovery.privacy.models.ErasureState.choices",
     },
 }
 
 # Celery: JSON only, late acknowledgement (every task is idempotent), bounded run time, UTC.
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"visibility_timeout": 3600}
+    # Short socket timeouts: with Redis down or unreachable a publish (the outbox's on-commit publish,
+    # in a request) fails within seconds instead of hanging; the outbox relay publishes it later.
+    # ``max_retries`` 0: a publisher that finds no connection fails after one attempt instead of
+    # sleeping 2 s and trying again (the worker's own reconnection has its own settings).
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "max_retries": 0,
+    }
 else:
     _broker = VAR_DIR / "broker"
     for _sub in ("in", "processed", "control"):
@@ -314,6 +333,7 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -141,8 +141,10 @@ def test_one_round_of_each_measurement(db: None) -> None:
     assert cohort.queries > 0
     assert any("load_frames" in label for label, _ in cohort.profile)
     latency = measure_latency(seeded.year_surgeon_id, seeded.year_episode_id, 2)
-    assert len(latency.episode) == len(latency.trajectory) == 2
+    assert len(latency.episode) == len(latency.trajectory) == len(latency.trajectory_warm) == 2
     assert latency.trajectory_queries > 0
+    # Cold requests compute (COPY and all); warm ones are served from the cache after one query.
+    assert 0 < latency.trajectory_warm_queries < latency.trajectory_queries
     assert 0 < latency.days <= YEAR_DAYS + PRE_OP_DAYS
     # The requests left an append-only audit trail pointing at the clinic: rebuilding still works,
     # and the old clinic is retired rather than deleted.

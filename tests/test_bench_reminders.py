@@ -79,3 +79,17 @@ def test_table_aligns_columns() -> None:
     assert lines[2].index("1.0 ms") + len("1.0 ms") == lines[3].index("12.5 ms") + len("12.5 ms")
     assert lines[2].endswith("10 rows")
     assert lines[3] == lines[3].rstrip()
+
+
+def test_process_cpu_seconds_counts_this_process_and_ignores_a_missing_one() -> None:
+    import os
+    import time
+
+    from bench.reminders import process_cpu_seconds
+
+    before = process_cpu_seconds(os.getpid())
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:  # burn CPU, not wall time
+        pass
+    assert process_cpu_seconds(os.getpid()) - before >= 0.05
+    assert process_cpu_seconds(2**22 + 1) == 0.0  # above Linux's pid_max: no such process

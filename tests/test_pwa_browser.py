@@ -9,8 +9,6 @@ it with MOBILIZE_TEST_NOW), so check-in times agree with the server's idea of no
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,85 +18,19 @@ from recovery.alerts.models import Alert
 from recovery.checkins.models import CheckIn
 from recovery.rehab.models import ExerciseLog
 from tests.conftest import World
-from tests.factories import PASSWORD, AssignmentFactory, ExerciseFactory, load_shipped_rehab
-from tests.pwa.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FRONTEND, needs_build
+from tests.factories import AssignmentFactory, ExerciseFactory, load_shipped_rehab
+from tests.pwa.browser import (
+    TABLET,
+    axe_check,
+    browser,
+    new_context,
+    sign_in,
+    wait_for_service_worker,
+)
+from tests.pwa.support import needs_build
 
 pytestmark = needs_build
-
-PHONE = {"width": 360, "height": 740}
-TABLET = {"width": 1024, "height": 800}
-AXE = FRONTEND / "node_modules" / "axe-core" / "axe.min.js"
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        # Not a skip: `make test` must run these. CI (.ci/run) installs it with apt-get.
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: apt-get install -y chromium chromium-driver, or set CHROMIUM"
-        )
-
-    # Playwright's sync API keeps an event loop in this thread; the ORM calls in these tests are
-    # still plain synchronous calls made between browser steps.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-def _context(browser: Any, viewport: dict[str, int] = PHONE) -> Any:
-    context = browser.new_context(viewport=viewport, locale="en-GB", service_workers="allow")
-    context.clock.install(time=timezone.now())
-    # The site's CSP (script-src 'self') refuses an injected <script> tag, so axe-core goes in as an
-    # init script (added by the browser, outside the page's CSP); every CSP violation is recorded.
-    context.add_init_script(path=str(AXE))
-    context.add_init_script(
-        script="window.__csp = []; document.addEventListener('securitypolicyviolation',"
-        " (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
-    )
-    context.set_default_timeout(TIMEOUT_MS)
-    return context
-
-
-def _sign_in(page: Any, base: str, email: str, *, heading: str) -> None:
-    page.goto(f"{base}/app/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("heading", level=1, name=heading).wait_for()
-
-
-def _axe(page: Any, screen: str) -> None:
-    """No serious or critical WCAG 2.1 A/AA violation and no CSP violation on this screen; saves its
-    screenshot."""
-    ARTIFACTS.joinpath("pwa").mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "pwa" / f"{screen}.png"), full_page=True)
-    assert page.evaluate("window.__csp") == [], screen
-    result = page.evaluate(
-        """async () => {
-            const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
-            return r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 3)}));
-        }"""
-    )
-    serious = [v for v in result if v["impact"] in {"serious", "critical"}]
-    assert serious == [], f"{screen}: {serious}"
-
-
-def _wait_for_service_worker(page: Any) -> None:
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+__all__ = ["browser"]  # the module-scoped fixture
 
 
 @pytest.fixture
@@ -122,12 +54,12 @@ def plan(world: World) -> Any:
 def test_patient_checks_in_with_a_red_flag_and_the_surgeon_sees_it(
     transactional_db: None, live_server: Any, browser: Any, world: World
 ) -> None:
-    context = _context(browser)
+    context = new_context(browser)
     page = context.new_page()
     page.goto(f"{live_server.url}/app/")
     page.get_by_role("heading", level=1, name="Sign in").wait_for()
-    _axe(page, "patient-sign-in")
-    _sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
+    axe_check(page, "patient-sign-in")
+    sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
 
     page.get_by_label("Back or neck pain").fill("6")
     page.get_by_label("Leg or arm pain").fill("7")
@@ -139,7 +71,7 @@ def test_patient_checks_in_with_a_red_flag_and_the_surgeon_sees_it(
     assert "Seek emergency care now" in guidance.inner_text()
     assert "cauda equina" in guidance.inner_text()
     assert "your care team is alerted" in guidance.inner_text()
-    _axe(page, "patient-today-red-flag")
+    axe_check(page, "patient-today-red-flag")
 
     page.get_by_role("button", name="Send check-in").click()
     page.get_by_text("Thank you, your check-in is saved.").wait_for()
@@ -150,12 +82,12 @@ def test_patient_checks_in_with_a_red_flag_and_the_surgeon_sees_it(
     assert Alert.objects.filter(episode=world.episode, rule="red_flag").count() == 1
     context.close()
 
-    staff = _context(browser, TABLET)
+    staff = new_context(browser, TABLET)
     desk = staff.new_page()
-    _sign_in(desk, live_server.url, world.surgeon.email, heading="Worklist")
+    sign_in(desk, live_server.url, world.surgeon.email, heading="Worklist")
     row = desk.get_by_test_id("alert-row").filter(has_text="Pat Doe")
     row.wait_for()
-    _axe(desk, "clinician-worklist")
+    axe_check(desk, "clinician-worklist")
     row.get_by_role("button", name="Resolve").click()
     row.get_by_text("Write a note to resolve the alert.").wait_for()
     row.get_by_label("Note").fill("Called Pat: sent to the emergency department.")
@@ -172,17 +104,17 @@ def test_patient_checks_in_with_a_red_flag_and_the_surgeon_sees_it(
     desk.get_by_role("heading", level=1, name="Pat Doe").wait_for()
     desk.get_by_text("Check-in history").wait_for()
     assert "Numbness between the legs" in desk.inner_text("main")
-    _axe(desk, "clinician-patient-detail")
+    axe_check(desk, "clinician-patient-detail")
     staff.close()
 
 
 def test_patient_logs_exercises_and_visits_every_screen(
     transactional_db: None, live_server: Any, browser: Any, world: World, shipped_data: None, plan: Any
 ) -> None:
-    context = _context(browser)
+    context = new_context(browser)
     page = context.new_page()
-    _sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
-    _axe(page, "patient-today")
+    sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
+    axe_check(page, "patient-today")
 
     page.get_by_role("link", name="Exercises").click()
     page.get_by_role("heading", level=2, name="Pelvic tilt").wait_for()
@@ -192,34 +124,34 @@ def test_patient_logs_exercises_and_visits_every_screen(
     page.get_by_text("Session saved.").wait_for()
     log = ExerciseLog.objects.get(assignment=plan)
     assert (log.pain_during, log.difficulty, log.sets_completed) == (2, "hard", 2)
-    _axe(page, "patient-exercises")
+    axe_check(page, "patient-exercises")
 
     page.get_by_role("link", name="Progress").click()
     page.get_by_role("heading", level=1, name="Your progress").wait_for()
     page.wait_for_load_state("networkidle")
-    _axe(page, "patient-progress")
+    axe_check(page, "patient-progress")
 
     page.get_by_role("link", name="Questions").click()
     page.get_by_role("heading", level=1, name="Questionnaires").wait_for()
-    _axe(page, "patient-questionnaires")
+    axe_check(page, "patient-questionnaires")
     page.goto(f"{live_server.url}/app/questionnaires/6_weeks/odi/")
     page.get_by_text("Question 1 of").wait_for()
-    _axe(page, "patient-questionnaire-item")
+    axe_check(page, "patient-questionnaire-item")
 
     page.get_by_role("link", name="Reminders").click()
     page.get_by_role("heading", level=1, name="Reminders").wait_for()
     page.get_by_role("heading", level=2, name="Notifications on this phone").wait_for()
-    _axe(page, "patient-reminders")
+    axe_check(page, "patient-reminders")
     context.close()
 
 
 def test_offline_check_in_and_exercise_log_sync_exactly_once_after_a_reload(
     transactional_db: None, live_server: Any, browser: Any, world: World, plan: Any
 ) -> None:
-    context = _context(browser)
+    context = new_context(browser)
     page = context.new_page()
-    _sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
-    _wait_for_service_worker(page)
+    sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
+    wait_for_service_worker(page)
     # Visit the screens once online, so their data is in the service worker's cache.
     page.get_by_role("link", name="Exercises").click()
     page.get_by_role("heading", level=2, name="Pelvic tilt").wait_for()
@@ -242,7 +174,7 @@ def test_offline_check_in_and_exercise_log_sync_exactly_once_after_a_reload(
     waiting = page.get_by_test_id("sync-waiting")
     waiting.get_by_text("2 waiting to sync").wait_for()
     page.get_by_text("1 of 3 sessions done today").wait_for()  # the session waiting to sync counts
-    _axe(page, "patient-offline-waiting")
+    axe_check(page, "patient-offline-waiting")
 
     context.set_offline(False)
     waiting.wait_for(state="detached")
@@ -264,14 +196,14 @@ def test_a_spanish_speaking_patient_gets_the_app_in_spanish(
     profile = world.patient.patient_profile
     profile.preferred_language = "es"
     profile.save(update_fields=["preferred_language"])
-    context = _context(browser)
+    context = new_context(browser)
     page = context.new_page()
-    _sign_in(page, live_server.url, world.patient.email, heading="Hola, Pat")
+    sign_in(page, live_server.url, world.patient.email, heading="Hola, Pat")
     assert page.get_attribute("html", "lang") == "es"
     page.get_by_role("heading", level=2, name="¿Cómo estás hoy?").wait_for()
     page.get_by_label("Adormecimiento entre las piernas, alrededor del ano o en las nalgas").check()
     assert "Busca atención de urgencias ahora" in page.get_by_test_id("red-flag-guidance").inner_text()
-    _axe(page, "patient-today-es")
+    axe_check(page, "patient-today-es")
     context.close()
 
 
@@ -287,10 +219,10 @@ def test_a_due_questionnaire_one_item_per_screen_answered_offline_is_stored_once
     world.episode.surgery_date = local_today - timedelta(days=42)
     world.episode.save(update_fields=["surgery_date"])
 
-    context = _context(browser)
+    context = new_context(browser)
     page = context.new_page()
-    _sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
-    _wait_for_service_worker(page)
+    sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
+    wait_for_service_worker(page)
     page.get_by_role("link", name="Questions").click()
     page.get_by_text("Due now:").wait_for()
     page.get_by_role("link", name="Start").click()
@@ -322,9 +254,9 @@ def test_surgeon_restricts_a_movement_and_the_physio_sees_the_guard_message(
     ExerciseFactory.create(name="Heel slides", movement_tags=[])
     detail = f"{live_server.url}/app/clinic/episodes/{world.episode.pk}/"
 
-    surgeon = _context(browser, TABLET)
+    surgeon = new_context(browser, TABLET)
     page = surgeon.new_page()
-    _sign_in(page, live_server.url, world.surgeon.email, heading="Worklist")
+    sign_in(page, live_server.url, world.surgeon.email, heading="Worklist")
     page.goto(detail)
     page.get_by_role("heading", level=2, name="Restrictions").wait_for()
     page.get_by_label("Forbid movement").select_option("loaded_lifting")
@@ -334,20 +266,24 @@ def test_surgeon_restricts_a_movement_and_the_physio_sees_the_guard_message(
     page.get_by_text("Restrictions saved.").wait_for()
     surgeon.close()
 
-    physio = _context(browser, TABLET)
+    physio = new_context(browser, TABLET)
     page = physio.new_page()
-    _sign_in(page, live_server.url, world.physio.email, heading="Worklist")
+    sign_in(page, live_server.url, world.physio.email, heading="Worklist")
     page.goto(detail)
     page.get_by_role("heading", level=3, name="Add an exercise").wait_for()
-    page.get_by_label("Exercise", exact=True).select_option(label="Box lift (lumbar, early): loaded_lifting")
+    page.get_by_label("Exercise", exact=True).select_option(
+        label="Box lift (lower back, early phase, weeks 0-2): loaded lifting"
+    )
     page.get_by_role("button", name="Add to plan").click()
     refusal = page.get_by_role("alert").filter(has_text="loaded")
     refusal.wait_for()
     assert "42" in refusal.inner_text()
     assert not Assignment.objects.filter(episode=world.episode).exists()
-    _axe(page, "physio-plan-restriction-message")
+    axe_check(page, "physio-plan-restriction-message")
 
-    page.get_by_label("Exercise", exact=True).select_option(label="Heel slides (lumbar, early)")
+    page.get_by_label("Exercise", exact=True).select_option(
+        label="Heel slides (lower back, early phase, weeks 0-2)"
+    )
     page.get_by_role("button", name="Add to plan").click()
     page.get_by_test_id("assignment-row").filter(has_text="Heel slides").wait_for()
     assert Assignment.objects.get(episode=world.episode).exercise.name == "Heel slides"
@@ -359,12 +295,12 @@ def test_surgeon_enrols_a_patient_and_opens_the_outcomes(
 ) -> None:
     from recovery.episodes.models import Episode
 
-    context = _context(browser, TABLET)
+    context = new_context(browser, TABLET)
     page = context.new_page()
-    _sign_in(page, live_server.url, world.surgeon.email, heading="Worklist")
+    sign_in(page, live_server.url, world.surgeon.email, heading="Worklist")
     page.get_by_role("link", name="Enrol").click()
     page.get_by_role("heading", level=1, name="Enrol a patient").wait_for()
-    _axe(page, "surgeon-enrol")
+    axe_check(page, "surgeon-enrol")
     page.get_by_label("Patient's full name").fill("Nora New")
     page.get_by_label("Patient's email").fill("nora@river.example")
     page.get_by_label("Date of birth").fill("1970-05-06")
@@ -379,7 +315,7 @@ def test_surgeon_enrols_a_patient_and_opens_the_outcomes(
     page.get_by_role("link", name="Outcomes").click()
     page.get_by_role("heading", level=1, name="Cohort outcomes").wait_for()
     page.wait_for_load_state("networkidle")
-    _axe(page, "surgeon-outcomes")
+    axe_check(page, "surgeon-outcomes")
     context.close()
 
 
@@ -415,14 +351,14 @@ def test_demo_patient_round_trip_offline_reload_and_sync(
     checkins_before = set(CheckIn.objects.filter(episode__patient=patient).values_list("id", flat=True))
     logs_before = ExerciseLog.objects.filter(assignment__episode__patient=patient).count()
 
-    context = _context(browser)
+    context = new_context(browser)
     page = context.new_page()
     page.goto(f"{live_server.url}/app/")
     page.get_by_label("Email").fill(patient.email)
     page.get_by_label("Password").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("heading", level=2, name="How are you today?").wait_for()
-    _wait_for_service_worker(page)
+    wait_for_service_worker(page)
     page.get_by_label("Back or neck pain").fill("4")
     page.get_by_role("button", name="Send check-in").click()
     page.get_by_text("Thank you, your check-in is saved.").wait_for()
@@ -465,11 +401,11 @@ def test_invited_patient_chooses_a_password_in_the_app_then_signs_in(
     uid = urlsafe_base64_encode(force_bytes(invited.pk))
     token = default_token_generator.make_token(invited)
 
-    context = _context(browser)
+    context = new_context(browser)
     page = context.new_page()
     page.goto(f"{live_server.url}/app/set-password/{uid}/{token}/")
     page.get_by_role("heading", level=1, name="Choose your password").wait_for()
-    _axe(page, "patient-set-password")
+    axe_check(page, "patient-set-password")
     page.get_by_label("New password").fill("walk-every-morning-42")
     page.get_by_label("Type it again").fill("walk-every-morning-4")
     page.get_by_role("button", name="Save password").click()
@@ -508,9 +444,9 @@ def test_patient_snoozes_then_completes_a_walk_reminder(
     delivery = ReminderDelivery.objects.get(schedule=walk)
     assert delivery.state == DeliveryState.SENT
 
-    context = _context(browser)
+    context = new_context(browser)
     page = context.new_page()
-    _sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
+    sign_in(page, live_server.url, world.patient.email, heading="Hello, Pat")
     page.get_by_role("link", name="Reminders").click()
     page.get_by_role("button", name="Snooze 30 minutes").click()
     page.get_by_text("Snoozed until").wait_for()

@@ -3,6 +3,7 @@
 //   node run.mjs http://127.0.0.1:8000/app/today/ [--email patient@demo.mobilize.example --password ...] [--min 90]
 // With --email/--password it signs in first (session cookie) and audits the signed-in screen.
 // Prints the performance and accessibility scores (0-100); with --min, exits 1 when either is lower.
+// With --json (last), it also prints them as one JSON line at the end (read by bench/lighthouse.py).
 import * as chromeLauncher from "chrome-launcher";
 import lighthouse from "lighthouse";
 
@@ -47,6 +48,13 @@ try {
   const metric = (id) => audits[id]?.displayValue ?? "-";
   console.log(`lighthouse ${result?.lhr.finalDisplayedUrl ?? url} (mobile${cookie ? ", signed in" : ""}): performance ${scores.performance}, accessibility ${scores.accessibility}`);
   console.log(`  FCP ${metric("first-contentful-paint")}, LCP ${metric("largest-contentful-paint")}, TBT ${metric("total-blocking-time")}, CLS ${metric("cumulative-layout-shift")}`);
+  if (args.includes("--json")) {
+    const metrics = Object.fromEntries(["first-contentful-paint", "largest-contentful-paint", "total-blocking-time", "cumulative-layout-shift"].map((id) => [id, metric(id)]));
+    const failing = Object.entries(audits)
+      .filter(([, a]) => a.score !== null && a.score < 1 && (categories.accessibility?.auditRefs ?? []).some((ref) => ref.id === a.id && ref.weight > 0))
+      .map(([id]) => id);
+    console.log(JSON.stringify({ url: result?.lhr.finalDisplayedUrl ?? url, signed_in: cookie !== null, scores, metrics, accessibility_failing: failing }));
+  }
   if (min !== null && (scores.performance < min || scores.accessibility < min)) process.exitCode = 1;
 } finally {
   await chrome.kill();

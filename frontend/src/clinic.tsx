@@ -3,7 +3,7 @@
  * Worklist: open alerts first (most severe first), acknowledge or resolve with a note; then the cohort
  * sorted by risk from GET /cohort/ (issue 5) or, while that is missing (404), the visible episodes.
  * Patient detail: pain by post-op day against the expected band where the trajectory endpoint exists,
- * and the check-in history with notes.
+ * the check-in history with notes, and who viewed the record (the care team: staff.tsx EpisodeAccessCard).
  */
 import { useState } from "preact/hooks";
 import { ApiError, get, post } from "./api";
@@ -12,7 +12,9 @@ import { formatTime, t, type MessageKey } from "./i18n";
 import { fromCheckIns, fromTrajectory, PainTable, ProgressChart, type ProgressData } from "./progress";
 import { me } from "./session";
 import { useSignal } from "./state";
-import { AuditCard, PlanEditor, RestrictionsEditor } from "./staff";
+import { codeLabel, ts, type StaffKey } from "./i18n-staff";
+import { PlanEditor, RestrictionsEditor } from "./plan";
+import { AuditCard, EpisodeAccessCard } from "./staff";
 
 interface Person {
   id: string;
@@ -95,7 +97,7 @@ function AlertRow(props: { alert: Alert; onChange: () => void }): preact.JSX.Ele
         <strong>
           <a href={`/app/clinic/episodes/${alert.episode}/`}>{alert.patient.name}</a>
         </strong>{" "}
-        <span class={`badge badge-${alert.severity}`}>{alert.severity}</span> <span class="muted">{alert.state}</span>
+        <span class={`badge badge-${alert.severity}`}>{ts(`severity.${alert.severity}` as StaffKey)}</span> <span class="muted">{ts(`alert_state.${alert.state}` as StaffKey)}</span>
         <p>{alert.reason}</p>
         <p class="muted">
           {t("clinic.day", { day: alert.post_op_day })} · {formatTime(alert.raised_at)}
@@ -191,7 +193,7 @@ export function Worklist(): preact.JSX.Element {
                   </td>
                   <td>{row.post_op_day}</td>
                   <td>
-                    {row.status}
+                    {row.status && codeLabel("status", row.status)}
                     {row.why && <span class="muted"> · {row.why}</span>}
                   </td>
                 </tr>
@@ -227,6 +229,7 @@ export function PatientDetail(props: { episode: string }): preact.JSX.Element {
   const user = useSignal(me);
   const role = user?.role;
   const detail = useLoad(() => loadDetail(props.episode), [props.episode]);
+  const [restrictionsKey, setRestrictionsKey] = useState(0);
   const data = detail.data;
   return (
     <main id="main" class="wide">
@@ -246,9 +249,16 @@ export function PatientDetail(props: { episode: string }): preact.JSX.Element {
             {!data.progress.hasBand && <Status message={t("progress.band_missing")} />}
             <PainTable points={data.progress.points} caption={t("clinic.table")} />
           </Card>
-          <PlanEditor episode={props.episode} canEdit={role === "physiotherapist" || role === "surgeon"} />
-          <RestrictionsEditor episode={props.episode} canEdit={role === "surgeon"} />
+          <PlanEditor
+            episode={props.episode}
+            canEdit={role === "physiotherapist" || role === "surgeon"}
+            canOverride={role === "surgeon"}
+            postOpDay={data.episode.post_op_day}
+            onRestrictions={() => setRestrictionsKey((n) => n + 1)}
+          />
+          <RestrictionsEditor key={restrictionsKey} episode={props.episode} canEdit={role === "surgeon"} />
           {role === "clinic_admin" && <AuditCard episode={props.episode} />}
+          {(role === "surgeon" || role === "physiotherapist") && <EpisodeAccessCard episode={props.episode} />}
           <Card title={t("clinic.checkins")}>
             {data.checkins.length === 0 ? (
               <p>{t("clinic.no_checkins")}</p>

@@ -1,15 +1,15 @@
 import "./styles.css";
-import type { ComponentType } from "preact";
+import type { ComponentChildren, ComponentType } from "preact";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ErrorList, Loading } from "./components";
-import { lang, t, type MessageKey } from "./i18n";
+import { lang, setLang, t, type MessageKey } from "./i18n";
 import { type OutboxItem } from "./outbox";
 import { Exercises } from "./exercises";
 import { QuestionnaireList, QuestionnaireRun } from "./questionnaires";
 import { Reminders } from "./reminders";
 import { match, navigate, path, startRouter } from "./router";
-import { loadMe, me, online, outbox, pendingCount, signOut, startSync } from "./session";
+import { chooseStaffLang, loadMe, me, online, outbox, pendingCount, signOut, startSync } from "./session";
 import { SetPassword, SignIn } from "./signin";
 import { useSignal } from "./state";
 import { Today } from "./today";
@@ -42,6 +42,9 @@ const Worklist = lazyScreen(() => import("./clinic").then((m) => m.Worklist));
 const PatientDetail = lazyScreen<{ episode: string }>(() => import("./clinic").then((m) => m.PatientDetail));
 const Enrol = lazyScreen(() => import("./staff").then((m) => m.Enrol));
 const CohortOutcomes = lazyScreen(() => import("./staff").then((m) => m.CohortOutcomes));
+const AccessLog = lazyScreen(() => import("./accesslog").then((m) => m.default));
+const Security = lazyScreen(() => import("./security").then((m) => m.Security));
+const TwoFactorGate = lazyScreen<{ children?: ComponentChildren }>(() => import("./security").then((m) => m.TwoFactorGate));
 
 function SyncPanel(): preact.JSX.Element | null {
   const count = useSignal(pendingCount);
@@ -98,12 +101,31 @@ const PATIENT_NAV = [
   ["/app/reminders/", "nav.reminders"],
 ] as const;
 
+/** Staff have no preferred language on the server: the browser's, or the one picked here (kept on
+ * this device). Patients follow their preferred_language. */
+function StaffLanguage(): preact.JSX.Element {
+  const language = useSignal(lang);
+  return (
+    <span class="lang-switch">
+      <label for="staff-lang">{t("nav.language")}</label>{" "}
+      <select id="staff-lang" value={language} onChange={(e) => chooseStaffLang((e.target as HTMLSelectElement).value === "es" ? "es" : "en")}>
+        <option value="en" lang="en">
+          English
+        </option>
+        <option value="es" lang="es">
+          Español
+        </option>
+      </select>
+    </span>
+  );
+}
+
 function Header(props: { staff: boolean }): preact.JSX.Element {
   const current = useSignal(path);
   const user = useSignal(me);
   const staffNav: (readonly [string, MessageKey])[] = [["/app/clinic/", "nav.worklist"]];
   if (user && (user.role === "surgeon" || user.role === "clinic_admin")) staffNav.push(["/app/clinic/enrol/", "nav.enrol"]);
-  if (user && user.role !== "patient") staffNav.push(["/app/clinic/outcomes/", "nav.outcomes"]);
+  if (user && user.role !== "patient") staffNav.push(["/app/clinic/outcomes/", "nav.outcomes"], ["/app/clinic/security/", "nav.security"]);
   const isCurrent = (href: string): boolean =>
     href === "/app/clinic/" ? current === href || current.startsWith("/app/clinic/episodes/") : current.startsWith(href);
   return (
@@ -113,6 +135,7 @@ function Header(props: { staff: boolean }): preact.JSX.Element {
       </a>
       <div class="brand-row">
         <span class="brand">{t("app.name")}</span>
+        {user && props.staff && <StaffLanguage />}
         {user && (
           <button type="button" class="link" onClick={() => void signOut().then(() => navigate("/app/sign-in/", true))}>
             {t("nav.signout")}
@@ -136,6 +159,15 @@ function Header(props: { staff: boolean }): preact.JSX.Element {
   );
 }
 
+function staffScreen(current: string): preact.JSX.Element {
+  const detail = match(/^\/app\/clinic\/episodes\/([0-9a-f-]+)\/?$/, current);
+  if (detail) return <PatientDetail episode={detail[0] ?? ""} />;
+  if (current.startsWith("/app/clinic/enrol")) return <Enrol />;
+  if (current.startsWith("/app/clinic/outcomes")) return <CohortOutcomes />;
+  if (current.startsWith("/app/clinic/security")) return <Security />;
+  return <Worklist />;
+}
+
 function Screen(): preact.JSX.Element {
   const current = useSignal(path);
   const user = useSignal(me);
@@ -143,19 +175,14 @@ function Screen(): preact.JSX.Element {
   if (setPw) return <SetPassword uid={setPw[0] ?? ""} token={setPw[1] ?? ""} />;
   if (!user) return <SignIn />;
   const staff = user.role !== "patient";
-  if (staff) {
-    const detail = match(/^\/app\/clinic\/episodes\/([0-9a-f-]+)\/?$/, current);
-    if (detail) return <PatientDetail episode={detail[0] ?? ""} />;
-    if (current.startsWith("/app/clinic/enrol")) return <Enrol />;
-    if (current.startsWith("/app/clinic/outcomes")) return <CohortOutcomes />;
-    return <Worklist />;
-  }
+  if (staff) return <TwoFactorGate>{staffScreen(current)}</TwoFactorGate>;
   const questionnaire = match(/^\/app\/questionnaires\/([^/]+)\/([^/]+)\/?$/, current);
   if (questionnaire) return <QuestionnaireRun timepoint={questionnaire[0] ?? ""} code={questionnaire[1] ?? ""} />;
   if (current.startsWith("/app/exercises")) return <Exercises />;
   if (current.startsWith("/app/progress")) return <Progress />;
   if (current.startsWith("/app/questionnaires")) return <QuestionnaireList />;
   if (current.startsWith("/app/reminders")) return <Reminders />;
+  if (current.startsWith("/app/access-log")) return <AccessLog />;
   return <Today />;
 }
 
@@ -190,11 +217,19 @@ function App(): preact.JSX.Element {
       <SyncPanel />
       {failed && <ErrorList errors={{ non_field_errors: [t("error.generic")] }} />}
       <Screen />
+      {user && user.role === "patient" && (
+        <footer class="foot">
+          <a href="/app/access-log/" aria-current={current.startsWith("/app/access-log") ? "page" : undefined}>
+            {t("access.link")}
+          </a>
+        </footer>
+      )}
     </div>
   );
 }
 
 startRouter();
+setLang(lang.value);
 const root = document.getElementById("app");
 if (root) {
   root.textContent = "";

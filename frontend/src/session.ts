@@ -1,6 +1,6 @@
 /** Who is signed in, the online state and the app's outbox (shared by every screen). */
 import { ApiError, NetworkError, csrfToken, fetchCsrf, get, request } from "./api";
-import { pickLang, setLang } from "./i18n";
+import { pickLang, setLang, type Lang } from "./i18n";
 import { createOutbox, idbStore, kvGet, kvSet, type Sender } from "./outbox";
 import { signal } from "./state";
 
@@ -43,9 +43,29 @@ export async function loadMe(): Promise<Me | null> {
   }
 }
 
+const STAFF_LANG_KEY = "mobilize.staff-lang";
+
+function storedStaffLang(): string | undefined {
+  try {
+    return localStorage.getItem(STAFF_LANG_KEY) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The staff member's choice of language on this device (staff have no preferred_language). */
+export function chooseStaffLang(next: Lang): void {
+  try {
+    localStorage.setItem(STAFF_LANG_KEY, next);
+  } catch {
+    // Storage refused (private mode): the choice lasts until the page is closed.
+  }
+  setLang(next);
+}
+
 export function applyMe(user: Me | null): void {
   me.value = user;
-  if (user) setLang(pickLang(user.preferred_language));
+  if (user) setLang(pickLang(user.preferred_language ?? (user.role === "patient" ? undefined : storedStaffLang())));
   void refreshPending();
 }
 

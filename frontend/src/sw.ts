@@ -10,7 +10,8 @@
  *   to the page's outbox, not here);
  * - push: shows title and body with the payload's tag; a click opens the payload's url.
  */
-export {};
+import { type ClientsLike, notificationTarget, openFromNotification } from "./swclick";
+
 declare const self: ServiceWorkerGlobalScope;
 
 interface Precache {
@@ -123,21 +124,7 @@ self.addEventListener("push", (event) => {
 
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  const data = event.notification.data as { url?: string } | null;
-  const target = new URL(data?.url || "/app/", self.location.origin);
-  // Only our own origin: a payload cannot send the patient elsewhere.
-  const href = target.origin === self.location.origin ? target.href : new URL("/app/", self.location.origin).href;
-  event.waitUntil(
-    (async () => {
-      const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-      for (const client of windows) {
-        if (new URL(client.url).origin === self.location.origin) {
-          await client.focus();
-          await client.navigate(href);
-          return;
-        }
-      }
-      await self.clients.openWindow(href);
-    })(),
-  );
+  const origin = self.location.origin;
+  const href = notificationTarget(event.notification.data, origin);
+  event.waitUntil(openFromNotification(self.clients as unknown as ClientsLike, href, origin));
 });

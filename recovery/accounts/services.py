@@ -80,11 +80,15 @@ def invitation_link(user: User) -> str:
     return f"{settings.BASE_URL}/accounts/set-password/{uid}/{token}/"
 
 
+@transaction.atomic
 def invitation_create(*, user: User, invited_by: User | None) -> Invitation:
     from recovery.accounts.tasks import send_invitation
+    from recovery.outbox.services import enqueue
 
     invitation = Invitation.objects.create(user=user, invited_by=invited_by)
-    transaction.on_commit(lambda: send_invitation.delay(str(invitation.pk)))
+    # Through the outbox: the email goes once the enrolment commits, even if the broker is down then
+    # (``invitation_send`` claims ``sent_at``, so a second publication sends nothing).
+    enqueue(send_invitation, str(invitation.pk), dedupe_key=f"invitation:{invitation.pk}")
     return invitation
 
 

@@ -35,7 +35,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import partial
 from typing import Any, Final
 
 import pandas as pd  # type: ignore[import-untyped,unused-ignore]
@@ -61,6 +60,7 @@ from recovery.episodes.access import Action, can
 from recovery.episodes.models import Episode
 from recovery.notifications.push import PushPayload
 from recovery.notifications.services import notify_user
+from recovery.outbox import services as outbox
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +101,12 @@ def _event(
 
 
 def _notify_on_commit(event: AlertEvent) -> None:
+    """Notify the care team through the outbox (in this transaction; published after commit, or
+    relayed later when the broker is down). ``event_notify`` claims each recipient once, so a second
+    publication notifies nobody twice."""
     from recovery.alerts.tasks import notify_event
 
-    transaction.on_commit(partial(notify_event.delay, event.pk))
+    outbox.enqueue(notify_event, event.pk, dedupe_key=f"alert-event:{event.pk}")
 
 
 # --- red flags --------------------------------------------------------------------------------------

@@ -128,6 +128,7 @@ class StatusThresholds:
 
 
 DEFAULT_THRESHOLDS: Final = StatusThresholds()
+_NS_PER_DAY: Final = 86_400_000_000_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,6 +139,9 @@ def _day(values: Any) -> pd.Series:
     """Calendar days as datetime64[ns] at midnight, whatever resolution or time zone came in."""
     series = pd.Series(values) if not isinstance(values, pd.Series) else values
     if series.dtype == np.dtype("datetime64[ns]"):
+        # Already midnights (what the loader gives): nothing to do, and no 1 ms ``normalize``.
+        if not (series.to_numpy().view("int64") % _NS_PER_DAY).any():
+            return series
         return series.dt.normalize()
     parsed = pd.to_datetime(series)
     if getattr(parsed.dt, "tz", None) is not None:
@@ -268,9 +272,21 @@ def daily_series(checkins: pd.DataFrame, adherence: pd.DataFrame, episodes: pd.D
     a_keep = (a_code >= 0) & (a_day != NO_DAY)
     a_code, a_day = a_code[a_keep], a_day[a_keep]
 
+    if "since" in ep.columns:
+        # Recent frames (``load_frames(recent_days=...)``): rows start at each episode's first
+        # loaded day; nothing before it was read.
+        since = _day_numbers(ep["since"])
+        c_from = c_day >= since[c_code]
+        keep[keep] = c_from
+        c_code, c_day = c_code[c_from], c_day[c_from]
+        a_from = a_day >= since[a_code]
+        a_keep[a_keep] = a_from
+        a_code, a_day = a_code[a_from], a_day[a_from]
     first = surgery.copy()
     np.minimum.at(first, c_code, c_day)
     np.minimum.at(first, a_code, a_day)
+    if "since" in ep.columns:
+        first = np.maximum(first, np.where(since == NO_DAY, first, since))
     last = today.copy()
     np.maximum.at(last, c_code, c_day)
     np.maximum.at(last, a_code, a_day)

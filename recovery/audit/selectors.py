@@ -1,6 +1,7 @@
-"""Reads of the audit trail: a clinic admin's search of their clinic, and a patient's access log.
+"""Reads of the audit trail: a clinic admin's search of their clinic, a patient's access log, and an
+episode's access log for its care team.
 
-Both are a fixed number of queries per page (the events with their actors, then their records).
+Each is a fixed number of queries per page (the events with their actors, then their records).
 Reading the trail is not itself recorded: its rows are not patient records.
 """
 
@@ -15,6 +16,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet
 from recovery.accounts.models import User
 from recovery.audit.models import AuditEvent, AuditRecord
 from recovery.episodes.access import ClinicAction, can_in_clinic
+from recovery.episodes.models import Episode
 
 
 def audit_search(
@@ -64,3 +66,12 @@ def access_log_for(*, patient: User) -> QuerySet[AuditEvent]:
         .select_related("actor")
         .prefetch_related(Prefetch("records", queryset=mine.order_by("id"), to_attr="patient_records"))
     )
+
+
+def episode_access_log(*, episode: Episode) -> QuerySet[AuditEvent]:
+    """Staff reads and changes of ``episode``'s records that went through, newest first, with their
+    actors (one query per page). ``episode`` comes from the access policy (``Action.VIEW_ACCESS_LOG``):
+    the caller already decided that the user may see it. Refused attempts stay with the clinic's
+    admins, as in the patient's log; the events carry no network address or browser string here."""
+    touched = AuditRecord.objects.filter(event_id=OuterRef("pk"), episode_id=episode.pk)
+    return AuditEvent.objects.filter(Exists(touched), status_code__lt=400).select_related("actor")

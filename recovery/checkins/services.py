@@ -15,7 +15,6 @@ from __future__ import annotations
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +28,7 @@ from recovery.checkins.vocabulary import RED_FLAG_CODES, RED_FLAGS
 from recovery.core.errors import Conflict, NotPermitted, ValidationFailed
 from recovery.episodes.access import Action, can
 from recovery.episodes.models import Episode
+from recovery.outbox import services as outbox
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 BEFORE_SURGERY_LIMIT = timedelta(days=30)
@@ -152,9 +152,10 @@ def checkin_record(
     }
     comparable = {name: values[name] for name in CONTENT_FIELDS if name in supplied}
     # Insert first: a replay is the rare case, so it pays for the extra read, not every new write.
-    # In autocommit one INSERT is atomic by itself; inside a caller's transaction a savepoint keeps
-    # a duplicate-key failure from poisoning it.
-    guard = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    # With red flags one transaction holds the check-in and its outbox row, so the alert is enqueued
+    # if and only if the check-in is stored. Otherwise, in autocommit one INSERT is atomic by itself.
+    # Inside a caller's transaction a savepoint keeps a duplicate-key failure from poisoning it.
+    guard = transaction.atomic() if connection.in_atomic_block or values["red_flags"] else nullcontext()
     try:
         with guard:
             checkin = CheckIn.objects.create(
@@ -164,16 +165,23 @@ def checkin_record(
                 created_by=actor,
                 **values,
             )
+            if checkin.red_flags:
+                _enqueue_red_flag_alert(checkin)
     except IntegrityError:
         # The id is taken: a replay, a race between identical requests, or a reused id.
         existing = CheckIn.objects.filter(pk=checkin_id).first() if checkin_id else None
         if existing is None:
             raise
         return _replay(existing, episode, comparable), False
-    if checkin.red_flags:
-        # Urgent alert for the care team, after commit (the task raises at most once per check-in).
-        transaction.on_commit(partial(raise_red_flag_alert.delay, str(checkin.pk)))
     return checkin, True
+
+
+def _enqueue_red_flag_alert(checkin: CheckIn) -> None:
+    """The urgent alert for the care team, through the outbox: published after commit, or relayed
+    later if the broker is down. The task raises at most once per check-in's flags; the key keeps one
+    outbox row per check-in and set of flags."""
+    key = f"red-flag:{checkin.pk}:{','.join(checkin.red_flags)}"
+    outbox.enqueue(raise_red_flag_alert, str(checkin.pk), dedupe_key=key)
 
 
 def _check_editable(actor: User, checkin: CheckIn, now: datetime) -> None:
@@ -209,7 +217,7 @@ def checkin_update(
     checkin.local_date = _local_date(checkin.episode, checkin.recorded_at)
     checkin.save()
     if "red_flags" in changes and checkin.red_flags:
-        transaction.on_commit(partial(raise_red_flag_alert.delay, str(checkin.pk)))
+        _enqueue_red_flag_alert(checkin)
     return checkin
 
 

@@ -56,6 +56,7 @@ class Action(StrEnum):
     RECORD_MILESTONE = "record_milestone"
     EXPORT_FHIR = "export_fhir"
     IMPORT_FHIR = "import_fhir"
+    VIEW_ACCESS_LOG = "view_access_log"
 
 
 class ClinicAction(StrEnum):
@@ -70,6 +71,7 @@ class ClinicAction(StrEnum):
     MANAGE_PROTOCOLS = "manage_protocols"
     VIEW_COHORT = "view_cohort"
     VIEW_AUDIT = "view_audit"
+    MANAGE_PRIVACY = "manage_privacy"
 
 
 _ALL: Final = frozenset(Relation)
@@ -104,6 +106,9 @@ POLICY: Final[dict[Action, frozenset[Relation]]] = {
     # clinical data. Imported rows keep who imported them and the source identifier.
     Action.EXPORT_FHIR: _CARE_TEAM | {Relation.PATIENT},
     Action.IMPORT_FHIR: _CARE_TEAM | {Relation.PATIENT},
+    # Who viewed this episode's record (the audit trail for this episode): its care team. The patient
+    # has their own access log (/me/access-log/); clinic admins search the whole trail (/audit/).
+    Action.VIEW_ACCESS_LOG: _CARE_TEAM,
 }
 
 CLINIC_POLICY: Final[dict[ClinicAction, frozenset[Role]]] = {
@@ -119,6 +124,8 @@ CLINIC_POLICY: Final[dict[ClinicAction, frozenset[Role]]] = {
     ClinicAction.VIEW_COHORT: frozenset({Role.SURGEON, Role.PHYSIOTHERAPIST}),
     # The audit trail of the clinic (who read or changed which patient's records): its admins only.
     ClinicAction.VIEW_AUDIT: frozenset({Role.CLINIC_ADMIN}),
+    # Privacy: carrying out patients' erasure requests and setting the retention of de-identified data.
+    ClinicAction.MANAGE_PRIVACY: frozenset({Role.CLINIC_ADMIN}),
 }
 
 _ROLE_RELATION: Final[dict[str, Relation]] = {

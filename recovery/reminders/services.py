@@ -47,7 +47,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -55,6 +55,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from recovery.accounts.models import Role, User
@@ -508,15 +509,16 @@ def _contexts(schedules: Sequence[ReminderSchedule]) -> dict[uuid.UUID, Context]
     preferences = {p.user_id: p for p in ReminderPreferences.objects.filter(user_id__in=recipients)}
     settings = {e.episode_id: e for e in EpisodeReminderSettings.objects.filter(episode_id__in=episodes)}
     contexts: dict[uuid.UUID, Context] = {}
+    # Who has no row of their own gets the defaults: one unsaved instance of each, shared and only
+    # read (a model instance per schedule cost more than the rest of the context).
+    default_preferences, default_settings = ReminderPreferences(), EpisodeReminderSettings()
     for schedule in schedules:
-        mine = preferences.get(schedule.recipient_id) or ReminderPreferences(user=schedule.recipient)
+        mine = preferences.get(schedule.recipient_id) or default_preferences
         episode = schedule.episode
         if episode is None:
-            contexts[schedule.pk] = Context(
-                ZoneInfo(schedule.time_zone or "UTC"), mine, EpisodeReminderSettings()
-            )
+            contexts[schedule.pk] = Context(ZoneInfo(schedule.time_zone or "UTC"), mine, default_settings)
         else:
-            rule = settings.get(episode.pk) or EpisodeReminderSettings(episode=episode)
+            rule = settings.get(episode.pk) or default_settings
             contexts[schedule.pk] = Context(episode.patient_time_zone, mine, rule)
     return contexts
 
@@ -551,14 +553,17 @@ def _claim_many(
         str(s.pk): s
         for s in ReminderSchedule.objects.select_for_update(of=("self",))
         .select_related("episode__patient__patient_profile", "recipient", "assignment__exercise")
-        .filter(pk__in={p for p, _ in pairs})
+        .filter(pk__in=_any_uuid({p for p, _ in pairs}))
         .order_by("pk")
     }
     found: dict[tuple[str, datetime], ReminderDelivery] = {}
     if not schedules:
         return found
     for delivery in ReminderDelivery.objects.filter(
-        schedule_id__in=list(schedules), slot__in={slot for _, slot in pairs}
+        schedule_id__in=_any_uuid(schedules),
+        slot__in=RawSQL(
+            "SELECT unnest(%s::timestamptz[])", [_array_literal(s.isoformat() for _, s in pairs)]
+        ),
     ):
         delivery.schedule = schedules[str(delivery.schedule_id)]
         found[(str(delivery.schedule_id), delivery.slot)] = delivery
@@ -605,43 +610,74 @@ def _claim_many(
     _update_many(
         "UPDATE reminders_reminderschedule AS t "
         "SET next_due_at = v.next_due_at, active = v.active, updated_at = v.updated_at "
-        "FROM unnest(%s::uuid[], %s::timestamptz[], %s::boolean[], %s::timestamptz[]) "
-        "AS v(id, next_due_at, active, updated_at) WHERE t.id = v.id",
-        [(s.pk, s.next_due_at, s.active, s.updated_at) for s in advanced],
+        "FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, next_due_at timestamptz, active boolean, "
+        "updated_at timestamptz) WHERE t.id = v.id",
+        [
+            {
+                "id": str(s.pk),
+                "next_due_at": None if s.next_due_at is None else s.next_due_at.isoformat(),
+                "active": s.active,
+                "updated_at": now.isoformat(),
+            }
+            for s in advanced
+        ],
     )
     return found
 
 
 def _insert_deliveries(deliveries: Sequence[ReminderDelivery], now: datetime) -> set[uuid.UUID]:
-    """Insert the rows with ``ON CONFLICT DO NOTHING``; returns the ids actually inserted. Arrays
-    (``unnest``), not one placeholder per value: a chunk's insert is one statement of five parameters."""
+    """Insert the rows with ``ON CONFLICT DO NOTHING``; returns the ids actually inserted. The rows
+    travel as one JSON document (``jsonb_to_recordset``): a chunk's insert is one statement of two
+    parameters, serialised by ``json`` in C instead of one placeholder, or one array element escaped
+    in Python, per value."""
     if not deliveries:
         return set()
+    rows = [
+        {
+            "id": str(d.pk),
+            "schedule_id": str(d.schedule_id),
+            "slot": d.slot.isoformat(),
+            "state": str(d.state),
+            "payload": d.payload,
+        }
+        for d in deliveries
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO reminders_reminderdelivery (id, schedule_id, slot, state, payload, channel_results, "
-            "created_at) SELECT u.id, u.schedule_id, u.slot, u.state, u.payload::jsonb, '{}'::jsonb, %s "
-            "FROM unnest(%s::uuid[], %s::uuid[], %s::timestamptz[], %s::text[], %s::text[]) "
-            "AS u(id, schedule_id, slot, state, payload) ON CONFLICT DO NOTHING RETURNING id",
-            [
-                now,
-                [d.pk for d in deliveries],
-                [d.schedule_id for d in deliveries],
-                [d.slot for d in deliveries],
-                [str(d.state) for d in deliveries],
-                [json.dumps(d.payload) for d in deliveries],
-            ],
+            "created_at) SELECT u.id, u.schedule_id, u.slot, u.state, u.payload, '{}'::jsonb, %s "
+            "FROM jsonb_to_recordset(%s::jsonb) "
+            "AS u(id uuid, schedule_id uuid, slot timestamptz, state text, payload jsonb) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            [now, json.dumps(rows)],
         )
         return {row[0] for row in cursor.fetchall()}
 
 
-def _update_many(sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Run an ``UPDATE ... FROM unnest(arrays) AS v(...)`` with ``rows`` turned into one array per
-    column: many rows, each with its own values, in one statement of a few parameters
-    (``bulk_update`` builds a CASE per row and field, which costs more than the send itself)."""
+def _update_many(sql: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Run an ``UPDATE ... FROM jsonb_to_recordset(%s::jsonb) AS v(...)`` with ``rows`` as one JSON
+    array: many rows, each with its own values, in one statement of one parameter (``bulk_update``
+    builds a CASE per row and field, which costs more than the send itself)."""
     if rows:
         with connection.cursor() as cursor:
-            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+            cursor.execute(sql, [json.dumps(rows)])
+
+
+def _array_literal(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of values that need no quoting (UUIDs, ISO timestamps): one text
+    parameter, where a list would be dumped and escaped element by element in Python."""
+    return "{" + ",".join(values) + "}"
+
+
+def _any_uuid(ids: Iterable[uuid.UUID | str]) -> RawSQL:
+    """``pk__in=_any_uuid(ids)``: the ids as one array parameter (Django would add a placeholder per
+    id and convert each one in Python). Each id is parsed first, so the literal holds canonical UUIDs
+    only, whatever a task message carried (a malformed one raises ValueError rather than adding
+    elements to the array)."""
+    return RawSQL(
+        "SELECT unnest(%s::uuid[])",
+        [_array_literal(str(i if isinstance(i, uuid.UUID) else uuid.UUID(i)) for i in ids)],
+    )
 
 
 def _claim(schedule_id: uuid.UUID | str, slot: datetime, now: datetime) -> ReminderDelivery | None:
@@ -671,8 +707,13 @@ def _start_sending(deliveries: Sequence[ReminderDelivery], now: datetime) -> lis
     table = ReminderDelivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET state = %s, claimed_at = %s WHERE id = ANY(%s) AND state = %s RETURNING id",  # noqa: S608
-            [DeliveryState.SENDING.value, now, [d.pk for d in deliveries], DeliveryState.PENDING.value],
+            f"UPDATE {table} SET state = %s, claimed_at = %s WHERE id = ANY(%s::uuid[]) AND state = %s RETURNING id",  # noqa: S608
+            [
+                DeliveryState.SENDING.value,
+                now,
+                _array_literal(str(d.pk) for d in deliveries),
+                DeliveryState.PENDING.value,
+            ],
         )
         mine = {row[0] for row in cursor.fetchall()}
     return [d for d in deliveries if d.pk in mine]
@@ -691,9 +732,10 @@ def _send(
     if preferences is None:
         preferences = _preferences_of({d.schedule.recipient_id for d in deliveries})
     notices: list[Notice] = []
+    defaults = ReminderPreferences()  # only read: push and email
     for delivery in deliveries:
         schedule = delivery.schedule
-        mine = preferences.get(schedule.recipient_id) or ReminderPreferences(user=schedule.recipient)
+        mine = preferences.get(schedule.recipient_id) or defaults
         payload = PushPayload.from_dict(delivery.payload)
         notices.append(
             Notice(
@@ -707,27 +749,34 @@ def _send(
         )
     outcomes = notify_users(notices, recipients)
     sent_at = timezone.now()
+    tally: Counter[str] = Counter()
     for delivery, outcome in zip(deliveries, outcomes, strict=True):
         if isinstance(outcome, OSError):  # SMTP and network errors
             logger.warning("Reminder %s failed: %s", delivery.pk, outcome)
             delivery.state, delivery.channel_results = DeliveryState.FAILED, {"error": type(outcome).__name__}
+            tally[f"{delivery.schedule.kind} failed"] += 1
             continue
         delivery.state = DeliveryState.SENT if outcome.delivered else DeliveryState.FAILED
         delivery.sent_at, delivery.channel_results = sent_at, _results(outcome)
-        logger.info(
-            "Reminder %s (%s) sent to %s: %s",
-            delivery.pk,
-            delivery.schedule.kind,
-            delivery.schedule.recipient_id,
-            outcome,
-        )
+        tally[f"{delivery.schedule.kind} {delivery.state}"] += 1
+    # One line per batch, not per reminder: formatting and writing a line per message costs about as
+    # much as encrypting it. Each row's own outcome is in its channel_results.
+    logger.info("Reminders recorded: %s.", ", ".join(f"{n} {what}" for what, n in sorted(tally.items())))
     # Only rows still ``sending``: the lease may have run out meanwhile (then they stay ``failed``).
     _update_many(
         "UPDATE reminders_reminderdelivery AS t "
-        "SET state = v.state, sent_at = v.sent_at, channel_results = v.results::jsonb "
-        "FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[], %s::text[]) AS v(id, state, sent_at, results) "
+        "SET state = v.state, sent_at = v.sent_at, channel_results = v.results "
+        "FROM jsonb_to_recordset(%s::jsonb) AS v(id uuid, state text, sent_at timestamptz, results jsonb) "
         "WHERE t.id = v.id AND t.state = 'sending'",
-        [(d.pk, str(d.state), d.sent_at, json.dumps(d.channel_results)) for d in deliveries],
+        [
+            {
+                "id": str(d.pk),
+                "state": str(d.state),
+                "sent_at": None if d.sent_at is None else d.sent_at.isoformat(),
+                "results": d.channel_results,
+            }
+            for d in deliveries
+        ],
     )
 
 
@@ -765,7 +814,9 @@ def reminders_send(
         for start in range(0, len(fresh), SEND_BATCH):
             _send(_start_sending(fresh[start : start + SEND_BATCH], now), preferences, recipients)
     states = dict(
-        ReminderDelivery.objects.filter(pk__in=[d.pk for d in found.values()]).values_list("pk", "state")
+        ReminderDelivery.objects.filter(pk__in=_any_uuid(d.pk for d in found.values())).values_list(
+            "pk", "state"
+        )
     )
     result: list[str] = []
     for schedule_id, slot in items:

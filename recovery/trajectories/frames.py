@@ -7,7 +7,8 @@ nothing here checks access again. Ids that are not episodes are ignored.
 Invariants:
 
 - A constant number of queries whatever the number of episodes and rows: 8 on PostgreSQL (one per
-  frame, two for adherence), 8 elsewhere too (SQLite, the demo). Each query takes the whole id list.
+  frame, two for adherence; 6 with ``outcomes=False``, which reads no milestones and no walks), 8
+  elsewhere too (SQLite, the demo). Each query takes the whole id list.
 - No model instances. On PostgreSQL the large frames (check-ins, exercise logs, walks) come through
   ``COPY (SELECT key, array_agg(...), ... GROUP BY key) TO STDOUT (FORMAT BINARY)``: one row per
   episode (or assignment) with an array per column, so two million values make ten thousand COPY
@@ -41,6 +42,19 @@ Invariants:
 - ``walks``: walks confirmed from walk reminders (``recovery.reminders.models.WalkLog``) per patient-local
   day.
 
+Recent frames (``load_frames(recent_days=N)``, the cohort list and the alert rules through
+``recovery.trajectories.selectors.recent_analysis``): each episode's rows from its ``since`` day on,
+``since`` = the earlier of (its last non-deleted check-in day - (N - 1)) and (its today - 7), or today
+- 7 without check-ins (``recent_since``; N >= 14). Check-ins, exercise logs and adherence rows
+before ``since`` are not read; everything from ``since`` on is read exactly as in the full frames
+(``recent_frames`` cuts full frames the same way; a test holds both equal). The episodes frame
+carries ``since`` (a day); the other frames are complete. The last check-in day is one backward
+step of the (episode, local_date) index per episode; the check-ins and logs are read with one range
+of the (episode, local_date) and (assignment, local_date) indexes per episode and assignment
+(``CROSS JOIN LATERAL``: a plain join made PostgreSQL sort the whole check-in table). On the bench
+data (10,000 episodes of 180 days) the check-ins read fall from 1.86 million rows to 0.21 million,
+the exercise logs from 1.5 million to 0.1 million.
+
 Column names and dtypes are ``*_COLUMNS`` below; rows are sorted by episode (in the order of the
 ids given) and then by time. Reads only; no side effects.
 """
@@ -51,7 +65,7 @@ import struct
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -71,6 +85,12 @@ from recovery.reminders.models import WalkLog
 from recovery.trajectories.models import MilestoneEvent
 
 OBJECT: Final = "object"
+#: Recent frames: the window holds at least two rolling weeks (the pain rise compares the 7-day
+#: mean on the last check-in day with the one 7 days earlier) and starts at least 7 days before
+#: today (the adherence week, and red flags of the last 24 hours whatever the time zone).
+RECENT_MIN_DAYS: Final = 14
+RECENT_TODAY_MARGIN: Final = 7
+NO_CHECKIN: Final = np.iinfo("int64").min
 DAY: Final = "datetime64[ns]"
 INSTANT: Final = "datetime64[ns, UTC]"
 
@@ -125,22 +145,78 @@ def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
 
 
-def load_frames(episode_ids: Sequence[uuid.UUID], *, now: datetime) -> Frames:
-    """Every input frame of the trajectory analytics for ``episode_ids``, as of ``now``."""
+def load_frames(
+    episode_ids: Sequence[uuid.UUID],
+    *,
+    now: datetime,
+    recent_days: int | None = None,
+    outcomes: bool = True,
+    constant_queries: bool = False,
+) -> Frames:
+    """Every input frame of the trajectory analytics for ``episode_ids``, as of ``now``.
+
+    ``recent_days``: only the recent rows of each episode (read the module docstring, "Recent
+    frames"); the episodes frame then has a ``since`` column. ``outcomes=False``: no milestones and
+    no walks (empty frames, no query), for callers that need only the series, signals and status.
+    ``constant_queries``: on PostgreSQL, query even for an empty id list, so that a caller loading a
+    data-dependent subset issues the same queries whatever the data."""
     keys = _distinct(episode_ids)
+    if connection.vendor == "postgresql" and (keys or constant_queries):
+        return _PostgresLoader(keys, now, recent_days=recent_days).frames(outcomes=outcomes)
     if not keys:
+        episodes = empty_frame(EPISODE_COLUMNS)
+        if recent_days is not None:
+            episodes["since"] = pd.Series([], dtype=DAY)
         return Frames(
             checkins=empty_frame(CHECKIN_COLUMNS),
-            episodes=empty_frame(EPISODE_COLUMNS),
+            episodes=episodes,
             adherence=empty_frame(ADHERENCE_COLUMNS),
             scores=empty_frame(SCORE_COLUMNS),
             missed=empty_frame(MISSED_COLUMNS),
             milestones=empty_frame(MILESTONE_COLUMNS),
             walks=empty_frame(WALK_COLUMNS),
         )
-    if connection.vendor == "postgresql":
-        return _PostgresLoader(keys, now).frames()
-    return _portable_frames(keys, now)
+    frames = _portable_frames(keys, now)
+    if not outcomes:
+        frames = replace(frames, milestones=empty_frame(MILESTONE_COLUMNS), walks=empty_frame(WALK_COLUMNS))
+    return frames if recent_days is None else recent_frames(frames, recent_days)
+
+
+def recent_since(
+    last_checkin: np.ndarray[Any, Any], today: np.ndarray[Any, Any], days: int
+) -> np.ndarray[Any, Any]:
+    """The first day of the recent window (days after 1970-01-01) per episode: ``days`` days up to
+    the last check-in day, and never after ``today - RECENT_TODAY_MARGIN``. ``last_checkin`` is
+    ``NO_CHECKIN`` for an episode without check-ins."""
+    if days < RECENT_MIN_DAYS:
+        raise ValueError(f"a recent window needs at least {RECENT_MIN_DAYS} days")
+    from_today = today - RECENT_TODAY_MARGIN
+    return np.where(last_checkin == NO_CHECKIN, from_today, np.minimum(last_checkin - (days - 1), from_today))
+
+
+def recent_frames(frames: Frames, days: int) -> Frames:
+    """``frames`` (full history) cut to their recent window, as ``load_frames(recent_days=days)``
+    reads them from the database: the reference the SQL path is tested against."""
+    episodes = frames.episodes.copy()
+    ids = episodes["episode_id"].astype(object).map(str)
+    position = pd.Index(ids)
+    checkin_day = frames.checkins["local_date"].to_numpy(dtype="datetime64[D]").astype("int64")
+    checkin_episode = position.get_indexer(frames.checkins["episode_id"].astype(object).map(str))
+    last = np.full(len(episodes), NO_CHECKIN, dtype="int64")
+    np.maximum.at(last, checkin_episode[checkin_episode >= 0], checkin_day[checkin_episode >= 0])
+    today = episodes["today"].to_numpy(dtype="datetime64[D]").astype("int64")
+    since = recent_since(last, today, days)
+    episodes["since"] = pd.Series(since.astype("datetime64[D]").astype(DAY), index=episodes.index)
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        where = position.get_indexer(frame["episode_id"].astype(object).map(str))
+        day = frame["local_date"].to_numpy(dtype="datetime64[D]").astype("int64")
+        wanted = (where >= 0) & (day >= since[np.maximum(where, 0)])
+        return frame[wanted].reset_index(drop=True)
+
+    return replace(
+        frames, episodes=episodes, checkins=keep(frames.checkins), adherence=keep(frames.adherence)
+    )
 
 
 def load_checkins_floor(episode_ids: Sequence[uuid.UUID]) -> pd.DataFrame:
@@ -338,9 +414,12 @@ class _PostgresLoader:
     """One loader per call: the id list goes to every query as one comma-joined text parameter and
     comes back as each row's position in it (``ids.n``, 1-based)."""
 
-    def __init__(self, keys: list[str], now: datetime | None) -> None:
+    def __init__(self, keys: list[str], now: datetime | None, *, recent_days: int | None = None) -> None:
         self.keys = np.array(keys, dtype=object)
         self.params: dict[str, Any] = {"ids": ",".join(keys), "now": now}
+        self.recent_days = recent_days
+        #: Recent frames: each position's first day (days after 1970-01-01), set by ``episodes()``.
+        self.since: np.ndarray[Any, Any] | None = None
         episodes = Episode._meta.db_table
         profiles = PatientProfile._meta.db_table
         self.ids = "unnest(string_to_array(%(ids)s, ',')::uuid[]) WITH ORDINALITY AS ids(id, n)"
@@ -373,27 +452,50 @@ class _PostgresLoader:
             cursor.execute(query, self.params)
             return list(cursor.fetchall())
 
-    def frames(self) -> Frames:
+    def frames(self, *, outcomes: bool = True) -> Frames:
+        # The episodes first: recent frames need each episode's window before the large reads.
+        episodes = self.episodes()
         return Frames(
             checkins=self.checkins(sort=True),
-            episodes=self.episodes(),
+            episodes=episodes,
             adherence=self.adherence(),
             scores=self.scores(),
             missed=self.missed(),
-            milestones=self.milestones(),
-            walks=self.walks(),
+            milestones=self.milestones() if outcomes else empty_frame(MILESTONE_COLUMNS),
+            walks=self.walks() if outcomes else empty_frame(WALK_COLUMNS),
         )
 
     def episodes(self) -> pd.DataFrame:
+        recent = self.recent_days is not None
+        # The last check-in day per episode: one backward step on the (episode, local_date) index each.
+        last = (
+            ", (SELECT max(c.local_date) - date '1970-01-01' FROM "  # noqa: S608 - _meta names
+            f"{CheckIn._meta.db_table} c WHERE c.episode_id = ep.id AND c.deleted_at IS NULL)"
+            if recent
+            else ""
+        )
         rows = self._fetch(
             "SELECT ep.n, ep.procedure_id, ep.surgery_date - date '1970-01-01', "  # noqa: S608 - _meta names
-            "ep.today - date '1970-01-01', ep.clinic_id::text "
+            f"ep.today - date '1970-01-01', ep.clinic_id::text{last} "
             f"FROM ({self.ep}) ep ORDER BY ep.n"
         )
+        if recent:
+            assert self.recent_days is not None
+            self.since = np.full(len(self.keys), np.iinfo("int64").max, dtype="int64")
+            if rows:
+                positions = np.array([row[0] for row in rows], dtype="int64") - 1
+                self.since[positions] = recent_since(
+                    np.array([NO_CHECKIN if row[5] is None else row[5] for row in rows], dtype="int64"),
+                    np.array([row[3] for row in rows], dtype="int64"),
+                    self.recent_days,
+                )
         if not rows:
-            return empty_frame(EPISODE_COLUMNS)
-        n, procedure, surgery, today, clinic = zip(*rows, strict=True)
-        return pd.DataFrame(
+            frame = empty_frame(EPISODE_COLUMNS)
+            if recent:
+                frame["since"] = pd.Series([], dtype=DAY)
+            return frame
+        n, procedure, surgery, today, clinic = zip(*(row[:5] for row in rows), strict=True)
+        frame = pd.DataFrame(
             {
                 "episode_id": self.episode_ids(np.array(n)),
                 "procedure": pd.Series(procedure, dtype=object),
@@ -402,26 +504,54 @@ class _PostgresLoader:
                 "clinic_id": pd.Series(clinic, dtype=object),
             }
         )
+        if self.since is not None:
+            frame["since"] = pd.Series(_epoch_days(self.since[np.array(n, dtype="int64") - 1].tolist()))
+        return frame
+
+    def _window(self) -> str:
+        """The ids with each one's first day, for the recent reads (a far future day for an id
+        that is no episode)."""
+        assert self.since is not None
+        self.params["since"] = ",".join(str(min(day, 2_000_000)) for day in self.since.tolist())
+        return (
+            "unnest(string_to_array(%(ids)s, ',')::uuid[], string_to_array(%(since)s, ',')::int4[]) "
+            "AS w(id, since)"
+        )
 
     def checkins(self, *, sort: bool) -> pd.DataFrame:
         table = CheckIn._meta.db_table
-        # One row per episode with an array per column. ``= ANY`` of a constant array lets
-        # PostgreSQL walk the (episode, recorded_at) index and aggregate each episode as it comes,
-        # with no sort and no hash table to spill.
+        # One row per episode with an array per column. ``= ANY`` of a constant array and the
+        # ordered subquery let PostgreSQL walk the (episode, -recorded_at) index and aggregate each
+        # episode as it comes: no sort, no hash table to spill, and each episode's values usually
+        # in time order already (``episode_time_order`` checks, and sorts when they are not).
+        arrays = (
+            "array_agg(c.local_date), "
+            "array_agg(c.recorded_at), "
+            "array_agg(c.axial_pain::int2), "
+            "array_agg(c.limb_pain::int2), "
+            "array_agg(COALESCE(c.walking_minutes, -1)::int2), "
+            "array_agg(COALESCE(c.steps, -1)::int4), "
+            "array_agg(COALESCE(c.took_opioid::int, -1)::int2), "
+            "array_agg((CASE WHEN jsonb_typeof(c.red_flags) = 'array' "
+            "THEN jsonb_array_length(c.red_flags) ELSE 0 END)::int4)"
+        )
+        if self.since is None:
+            query = (
+                f"SELECT c.episode_id, {arrays} "  # noqa: S608 - _meta
+                f"FROM (SELECT * FROM {table} c WHERE c.episode_id = ANY(string_to_array(%(ids)s, ',')::uuid[]) "
+                "AND c.deleted_at IS NULL ORDER BY c.episode_id, c.recorded_at DESC) c GROUP BY c.episode_id"
+            )
+        else:
+            # Recent frames: one range of the (episode, local_date) index per episode (a join lets
+            # the planner sort the whole table instead), aggregated there; no row when it is empty.
+            query = (
+                f"SELECT w.id, x.* FROM {self._window()} CROSS JOIN LATERAL ("  # noqa: S608 - _meta
+                f"SELECT {arrays} FROM (SELECT * FROM {table} c WHERE c.episode_id = w.id "
+                "AND c.local_date >= date '1970-01-01' + w.since AND c.deleted_at IS NULL "
+                "ORDER BY c.local_date, c.recorded_at) c HAVING count(*) > 0) x"
+            )
         grouped = parse_grouped_copy(
-            self._copy_bytes(
-                "SELECT c.episode_id, array_agg(c.local_date), "  # noqa: S608 - _meta
-                "array_agg(c.recorded_at), "
-                "array_agg(c.axial_pain::int2), "
-                "array_agg(c.limb_pain::int2), "
-                "array_agg(COALESCE(c.walking_minutes, -1)::int2), "
-                "array_agg(COALESCE(c.steps, -1)::int4), "
-                "array_agg(COALESCE(c.took_opioid::int, -1)::int2), "
-                "array_agg((CASE WHEN jsonb_typeof(c.red_flags) = 'array' "
-                "THEN jsonb_array_length(c.red_flags) ELSE 0 END)::int4) "
-                f"FROM {table} c WHERE c.episode_id = ANY(string_to_array(%(ids)s, ',')::uuid[]) "
-                "AND c.deleted_at IS NULL GROUP BY c.episode_id"
-            ),
+            self._copy_bytes(query),
             ("date", "timestamptz", "int2", "int2", "int2", "int4", "int2", "int4"),
         )
         position = {uuid.UUID(key).bytes: n for n, key in enumerate(self.keys)}
@@ -470,15 +600,28 @@ class _PostgresLoader:
         # The local days of the sessions logged with at least one set, one row per assignment (an
         # array each: a million logs make thirty thousand rows). ``= ANY`` of a constant array is
         # hashed by PostgreSQL, so the logs are read once. Always one query, even with no assignment.
-        logged = parse_grouped_copy(
-            self._copy_bytes(
+        if self.since is None:
+            log_query = (
                 "SELECT l.assignment_id, array_agg(l.local_date) "  # noqa: S608 - _meta
                 f"FROM {logs} l WHERE l.assignment_id = ANY(string_to_array(%(assignments)s, ',')::uuid[]) "
-                "AND l.sets_completed > 0 GROUP BY l.assignment_id",
-                {"assignments": ",".join(row[0] for row in plan)},
-            ),
-            ("date",),
-        )
+                "AND l.sets_completed > 0 GROUP BY l.assignment_id"
+            )
+            log_params = {"assignments": ",".join(row[0] for row in plan)}
+        else:
+            # Recent frames: the logs from the episode's first day, a range of the (assignment,
+            # local_date) index per assignment.
+            log_query = (
+                "SELECT w.id, x.days FROM unnest(string_to_array(%(assignments)s, ',')::uuid[], "  # noqa: S608 - _meta
+                "string_to_array(%(since)s, ',')::int4[]) AS w(id, since) CROSS JOIN LATERAL ("
+                f"SELECT array_agg(l.local_date) AS days FROM {logs} l WHERE l.assignment_id = w.id "
+                "AND l.local_date >= date '1970-01-01' + w.since AND l.sets_completed > 0 "
+                "HAVING count(*) > 0) x"
+            )
+            log_params = {
+                "assignments": ",".join(row[0] for row in plan),
+                "since": ",".join(str(int(self.since[row[1]])) for row in plan),
+            }
+        logged = parse_grouped_copy(self._copy_bytes(log_query, log_params), ("date",))
         position = {uuid.UUID(row[0]).bytes: k for k, row in enumerate(plan)}
         log_assignment = np.array([position.get(key, -1) for key in logged.keys], dtype="int64")[logged.group]
         columns = list(zip(*plan, strict=True)) if plan else [()] * 7
@@ -495,6 +638,12 @@ class _PostgresLoader:
             log_day=logged.columns[0] + _PG_EPOCH_DAYS,
             log_count=np.ones(len(logged.group), dtype="int64"),
         )
+        if self.since is not None and len(rows.day):
+            # Days before the window would count none of their (unread) logs: left out.
+            wanted = rows.day >= self.since[rows.episode]
+            rows = AdherenceRows(
+                rows.episode[wanted], rows.day[wanted], rows.prescribed[wanted], rows.completed[wanted]
+            )
         return rows.frame(self.keys)
 
     def scores(self) -> pd.DataFrame:
@@ -948,3 +1097,85 @@ def adherence_rows(
         prescribed=prescribed.astype("int64"),
         completed=completed_sum.astype("int64"),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Fingerprint of one episode's inputs (the trajectory cache's key)
+# ---------------------------------------------------------------------------------------------
+
+
+def _digest(table: str, where: str, row: str = "t") -> str:
+    """Row count and sum of 64-bit hashes of the rows' text: any insert, delete or change of any
+    column changes it (barring a hash collision). ``table``: a table name (aliased ``t``) or a
+    FROM clause."""
+    if " " not in table:
+        table = f"{table} t"
+    return (
+        f"(SELECT count(*)::text || ':' || COALESCE(sum(hashtextextended({row}::text, 0)), 0)::text "  # noqa: S608 - _meta
+        f"FROM {table} WHERE {where})"
+    )
+
+
+def trajectory_fingerprint(episode_id: uuid.UUID, *, now: datetime) -> str | None:
+    """A digest of everything ``load_frames`` and the expected recovery read for one episode, as of
+    ``now``, in one query: the episode and its patient's time zone, its check-ins (deleted ones
+    too), assignments and their exercise logs, questionnaire responses, milestones, walks, the
+    questionnaire schedule in force, the clinic's protocol adoptions and overrides (with their
+    authors' names, which the payload shows) and the shipped versions of its procedure's protocol;
+    plus the red flags of check-ins recorded in the 24 hours before ``now``, the only input that
+    changes with the clock alone besides the patient-local date, which is in it too.
+    None when the episode does not exist."""
+    from recovery.accounts.models import User
+    from recovery.protocols.models import (
+        ClinicProtocolAdoption,
+        ClinicProtocolOverride,
+        Protocol,
+        ProtocolVersion,
+    )
+
+    checkins = CheckIn._meta.db_table
+    parts = [
+        "(SELECT row(e.*, p.time_zone, "  # noqa: S608 - table names from model _meta, values as parameters
+        "(%(now)s::timestamptz AT TIME ZONE COALESCE(p.time_zone, 'UTC'))::date)::text "
+        f"FROM {Episode._meta.db_table} e LEFT JOIN {PatientProfile._meta.db_table} p "
+        "ON p.user_id = e.patient_id WHERE e.id = %(id)s)",
+        _digest(checkins, "t.episode_id = %(id)s"),
+        _digest(Assignment._meta.db_table, "t.episode_id = %(id)s"),
+        _digest(
+            ExerciseLog._meta.db_table,
+            f"t.assignment_id IN (SELECT a.id FROM {Assignment._meta.db_table} a WHERE a.episode_id = %(id)s)",  # noqa: S608 - _meta
+        ),
+        _digest(QuestionnaireResponse._meta.db_table, "t.episode_id = %(id)s"),
+        _digest(MilestoneEvent._meta.db_table, "t.episode_id = %(id)s"),
+        _digest(WalkLog._meta.db_table, "t.episode_id = %(id)s"),
+        _digest(
+            ScheduleTimepoint._meta.db_table,
+            f"t.clinic_id IS NULL OR t.clinic_id = (SELECT e.clinic_id FROM {Episode._meta.db_table} e "  # noqa: S608 - _meta
+            "WHERE e.id = %(id)s)",
+        ),
+        _digest(
+            ClinicProtocolAdoption._meta.db_table,
+            f"t.clinic_id = (SELECT e.clinic_id FROM {Episode._meta.db_table} e WHERE e.id = %(id)s)",  # noqa: S608 - _meta
+        ),
+        _digest(
+            f"{ClinicProtocolOverride._meta.db_table} t LEFT JOIN {User._meta.db_table} u ON u.id = t.created_by_id",
+            f"t.clinic_id = (SELECT e.clinic_id FROM {Episode._meta.db_table} e WHERE e.id = %(id)s)",  # noqa: S608 - _meta
+            row="row(t.*, u.full_name, u.email)",
+        ),
+        _digest(
+            ProtocolVersion._meta.db_table,
+            f"t.protocol_id IN (SELECT pr.id FROM {Protocol._meta.db_table} pr JOIN {Episode._meta.db_table} e "  # noqa: S608 - _meta
+            "ON pr.procedure_code = e.procedure_id WHERE e.id = %(id)s)",
+            row="(t.id, t.version, t.content_hash)",
+        ),
+        f"(SELECT COALESCE(sum(CASE WHEN jsonb_typeof(t.red_flags) = 'array' "  # noqa: S608 - _meta
+        f"THEN jsonb_array_length(t.red_flags) ELSE 0 END), 0)::text FROM {checkins} t "
+        "WHERE t.episode_id = %(id)s AND t.deleted_at IS NULL "
+        "AND t.recorded_at > %(now)s::timestamptz - interval '24 hours' AND t.recorded_at <= %(now)s)",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), {"id": episode_id, "now": now})
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return "|".join(str(value) for value in row)

@@ -16,9 +16,11 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -37,8 +39,17 @@ if TYPE_CHECKING:
     from recovery.accounts.models import User
 
 Audience = Literal["clinician", "patient"]
+logger = logging.getLogger(__name__)
 
 EXPORT_CHUNK: Final = 200
+#: Computed trajectories are cached (``trajectory_for``); bump the version when the payload or its
+#: computation changes, so that entries of the previous code are never served.
+TRAJECTORY_CACHE_VERSION: Final = 1
+TRAJECTORY_CACHE_SECONDS: Final = 3600
+#: The cohort list and the alert rules read this many days up to each episode's last check-in day
+#: (``recent_analysis``); at least two weeks (``frames.RECENT_MIN_DAYS``). Three weeks leave a week
+#: of margin before an episode's run above the band forces a second read of its whole history.
+RECENT_DAYS: Final = 21
 #: ExpectedRecovery.band's rule, as shown next to the per-day expected values.
 BAND_METHOD: Final = (
     "Per post-op day: linear interpolation between the listed points (each with its own source), "
@@ -98,17 +109,26 @@ def _recoveries(episodes: pd.DataFrame) -> dict[str, ExpectedRecovery]:
     return found
 
 
-def analyse(frames: Any, *, now: datetime, outcomes: bool = True) -> Analysis:
+def analyse(
+    frames: Any,
+    *,
+    now: datetime,
+    outcomes: bool = True,
+    recoveries: dict[str, ExpectedRecovery] | None = None,
+) -> Analysis:
     """Run the trajectory analytics over loaded frames (one pass for every episode in them).
     ``outcomes=False`` skips milestones and questionnaire changes (empty frames) for callers that
-    only need the series, signals and status."""
+    only need the series, signals and status. ``recoveries``: already looked up (no query)."""
     episodes = frames.episodes.copy()
-    recoveries = _recoveries(episodes)
+    if recoveries is None:
+        recoveries = _recoveries(episodes)
     episodes["procedure_code"] = episodes["procedure"]
     episodes["procedure"] = [
         _protocol_key(c, p) for c, p in zip(episodes["clinic_id"], episodes["procedure"], strict=True)
     ]
-    episodes["region"] = episodes["procedure"].map({k: r.region for k, r in recoveries.items()}).fillna("")
+    # An empty map gives a float64 column of NaN; region is text, so cast before filling.
+    regions = episodes["procedure"].map({k: r.region for k, r in recoveries.items()})
+    episodes["region"] = regions.astype(object).where(regions.notna(), "")
     episodes["episode_id"] = episodes["episode_id"].astype(object).map(str)
 
     daily = tr.daily_series(frames.checkins, frames.adherence, episodes)
@@ -134,12 +154,67 @@ def analyse(frames: Any, *, now: datetime, outcomes: bool = True) -> Analysis:
     return Analysis(episodes, daily, banded, signals, status, milestones, proms, prom_thresholds, recoveries)
 
 
+def recent_analysis(episode_ids: Sequence[uuid.UUID], *, now: datetime) -> Analysis:
+    """The signals, status and latest values of many episodes (the cohort list, the alert rules)
+    from their recent data only: the same signals and status as ``analyse`` over the whole history.
+
+    Every signal looks back a bounded number of days from the last check-in day or from today
+    (7-day means on the last check-in day and 7 days before it, the adherence week, red flags of
+    the last 24 hours), except the run of days above the band, which can reach back to surgery.
+    So the frames are read from each episode's ``since`` day (``RECENT_DAYS`` days up to its last
+    check-in day, and at least a week before today: ``frames.recent_since``), and an episode whose
+    run above the band reaches back to that day is analysed again on its whole history. That second
+    read is issued every time, for no episode most of the time, so the queries stay the same.
+
+    ``daily`` and ``banded`` hold each episode's rows from its ``since`` day on (the whole series
+    for the episodes read again); milestones and questionnaire changes are not computed."""
+    from recovery.trajectories.frames import load_frames
+
+    frames = load_frames(list(episode_ids), now=now, recent_days=RECENT_DAYS, outcomes=False)
+    recent = analyse(frames, now=now, outcomes=False)
+    signals = recent.signals
+    last = signals["last_checkin_date"].to_numpy(dtype="datetime64[D]")
+    since = recent.episodes["since"].to_numpy(dtype="datetime64[D]")
+    reach = (last - since).astype("int64") + 1
+    run = np.maximum(signals["axial_above_run"].to_numpy(), signals["limb_above_run"].to_numpy())
+    again = signals["episode_id"].to_numpy(dtype=object)[~np.isnat(last) & (run >= reach)]
+    full = analyse(
+        load_frames([uuid.UUID(key) for key in again], now=now, outcomes=False, constant_queries=True),
+        now=now,
+        outcomes=False,
+        recoveries=recent.recoveries,
+    )
+    if not len(again):
+        return recent
+    redo = set(again.tolist())
+
+    def spliced(part: pd.DataFrame, whole: pd.DataFrame, *, in_order: bool) -> pd.DataFrame:
+        kept = part[~part["episode_id"].isin(redo)]
+        joined = pd.concat([kept, whole[list(part.columns)]], ignore_index=True)
+        if not in_order:
+            return joined
+        at = pd.Index(joined["episode_id"]).get_indexer(part["episode_id"])
+        return joined.iloc[at].reset_index(drop=True)
+
+    return Analysis(
+        episodes=recent.episodes,
+        daily=spliced(recent.daily, full.daily, in_order=False),
+        banded=spliced(recent.banded, full.banded, in_order=False),
+        signals=spliced(signals, full.signals, in_order=True),
+        status=spliced(recent.status, full.status, in_order=True),
+        milestones=recent.milestones,
+        proms=recent.proms,
+        prom_thresholds=recent.prom_thresholds,
+        recoveries=recent.recoveries,
+    )
+
+
 def signals_for_episodes(episode_ids: Sequence[uuid.UUID], *, now: datetime) -> pd.DataFrame:
     """The ``signals()`` frame (one row per episode) for the alert rules, in constant queries.
     ``episode_id`` is a string; callers scope the ids themselves."""
     if not episode_ids:
         return pd.DataFrame(columns=list(tr.SIGNAL_COLUMNS))
-    return analyse(_load(episode_ids, now), now=now, outcomes=False).signals
+    return recent_analysis(episode_ids, now=now).signals
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,8 +258,20 @@ def _points(points: Iterable[PainPoint]) -> list[dict[str, Any]]:
     ]
 
 
-def _column(frame: pd.DataFrame, name: str) -> list[float | None]:
-    return [_num(v) for v in frame[name].to_numpy()]
+def _column(frame: pd.DataFrame, name: str) -> list[Any]:
+    """``_num`` of every value, without its per-value checks for the usual dtypes (a year of days
+    is 365 values per column, twenty columns)."""
+    values = frame[name].to_numpy()
+    if values.dtype.kind == "f":
+        return [None if math.isnan(v) else round(v, 2) for v in values.tolist()]
+    if values.dtype.kind in "iu":
+        return list(values.tolist())
+    return [_num(v) for v in values]
+
+
+def _dates(series: pd.Series) -> list[date | None]:
+    """``_day`` of every value of a datetime64 column (NaT -> None)."""
+    return list(series.to_numpy(dtype="datetime64[D]").tolist())
 
 
 SERIES_COLUMNS: Final = (
@@ -307,13 +394,13 @@ def trajectory_payload(analysis: Analysis, episode_id: str, *, audience: Audienc
         "post_op_day": int(signal["post_op_day"]),
         "audience": audience,
         "series": {
-            "post_op_day": [int(v) for v in daily["post_op_day"]],
-            "date": [_day(v) for v in daily["local_date"]],
-            "checkins": [int(v) for v in daily["checkins"]],
+            "post_op_day": _column(daily, "post_op_day"),
+            "date": _dates(daily["local_date"]),
+            "checkins": _column(daily, "checkins"),
             **{name: _column(daily, name) for name in SERIES_COLUMNS},
         },
         "expected": {
-            "post_op_day": [int(v) for v in daily["post_op_day"]],
+            "post_op_day": _column(daily, "post_op_day"),
             **{name: _column(daily, name) for name in tr.BAND_VALUE_COLUMNS},
             "method": BAND_METHOD,
             "protocol_version": recovery.version if recovery else None,
@@ -349,10 +436,74 @@ def trajectory_payload(analysis: Analysis, episode_id: str, *, audience: Audienc
     return payload
 
 
-def trajectory_for(episode: Episode, *, audience: Audience, now: datetime) -> dict[str, Any]:
-    """The chart-ready trajectory of one episode the caller already resolved through the policy."""
+def trajectory_for(
+    episode: Episode,
+    *,
+    audience: Audience,
+    now: datetime,
+    shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The chart-ready trajectory of one episode the caller already resolved through the policy,
+    passed through ``shape`` (the API's output serializer) before it is cached, so that a repeated
+    view skips that too; ``shape`` must be a module-level function (its name is in the key).
+
+    Cached (Django's cache, Redis outside the demo) under a key made of the audience and
+    ``frames.trajectory_fingerprint``: a digest of every row the computation reads, the patient's
+    local date and the red flags of the last 24 hours, taken in one query. Any write to any input,
+    through any path (services, admin, SQL), gives another key, so no write path has to invalidate
+    anything. One entry per episode and audience (the latest computed), expiring after
+    ``TRAJECTORY_CACHE_SECONDS``; ``services.trajectory_cache_forget`` drops an episode's entries at
+    once (erasure). A cache that is down only costs the computation."""
+    from recovery.trajectories.frames import trajectory_fingerprint
+
+    fingerprint = trajectory_fingerprint(episode.pk, now=now)
+    key = trajectory_cache_key(episode.pk, audience)
+    digest = None
+    if fingerprint is not None:
+        shaped_by = f"{shape.__module__}.{shape.__qualname__}" if shape is not None else ""
+        digest = hashlib.sha256(
+            f"{TRAJECTORY_CACHE_VERSION}|{shaped_by}|{audience}|{fingerprint}".encode()
+        ).hexdigest()
+        cached = _cache_get(key)
+        # One entry per episode and audience, holding the digest it was computed for: the memory
+        # stays bounded, and an entry computed from other data is never served.
+        if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == digest:
+            found: dict[str, Any] = cached[1]
+            return found
     analysis = analyse(_load([episode.pk], now), now=now)
-    return trajectory_payload(analysis, str(episode.pk), audience=audience)
+    payload = trajectory_payload(analysis, str(episode.pk), audience=audience)
+    if shape is not None:
+        payload = shape(payload)
+    if digest is not None:
+        _cache_set(key, (digest, payload))
+    return payload
+
+
+def trajectory_cache_key(episode_id: uuid.UUID, audience: Audience) -> str:
+    """The cache entry of one episode's trajectory for one audience
+    (``services.trajectory_cache_forget`` drops both audiences' entries)."""
+    return f"trajectory:{episode_id}:{audience}"
+
+
+def _cache_get(key: str) -> Any:
+    from django.core.cache import cache
+    from redis.exceptions import RedisError
+
+    try:
+        return cache.get(key)
+    except RedisError:
+        logger.warning("trajectory cache unavailable", exc_info=True)
+        return None
+
+
+def _cache_set(key: str, entry: tuple[str, dict[str, Any]]) -> None:
+    from django.core.cache import cache
+    from redis.exceptions import RedisError
+
+    try:
+        cache.set(key, entry, timeout=TRAJECTORY_CACHE_SECONDS)
+    except RedisError:
+        logger.warning("trajectory cache unavailable", exc_info=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,7 +541,7 @@ def cohort_for(
     if not episodes:
         return []
     ids = [row[0] for row in episodes.values()]
-    analysis = analyse(_load(ids, now), now=now, outcomes=False)
+    analysis = recent_analysis(ids, now=now)
     alerts = _open_alerts(ids)
     table = cohort_analytics.cohort_table(analysis.banded, analysis.signals, analysis.status)
     if filters.get("status"):

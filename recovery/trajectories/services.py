@@ -1,4 +1,5 @@
-"""Writes for trajectories: recording and removing hand-recorded milestones.
+"""Writes for trajectories: recording and removing hand-recorded milestones; dropping an episode's
+cached trajectories.
 
 Invariants:
 - One ``MilestoneEvent`` per episode and key (a database constraint). Recording is an upsert keyed
@@ -14,6 +15,7 @@ Who may call these is decided by the caller through ``recovery.episodes.access``
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
@@ -106,3 +108,17 @@ def milestone_remove(*, episode: Episode, key: str, actor: User) -> bool:
     _check_key(episode=episode, key=key, actor=actor)
     deleted, _ = MilestoneEvent.objects.filter(episode=episode, key=key).delete()
     return deleted > 0
+
+
+def trajectory_cache_forget(*, episode_id: uuid.UUID) -> None:
+    """Drop the cached trajectories of an episode (both audiences) now, e.g. when its patient's data
+    is erased. Never needed for correctness (a cached trajectory is only served for the very data it
+    was computed from, see ``selectors.trajectory_for``); it only keeps the copy from living out its
+    expiry. Idempotent. A cache that is down raises (the caller decides)."""
+    from django.core.cache import cache
+
+    from recovery.trajectories.selectors import trajectory_cache_key
+
+    cache.delete_many(
+        [trajectory_cache_key(episode_id, "clinician"), trajectory_cache_key(episode_id, "patient")]
+    )

@@ -1,0 +1,1 @@
+"""Helpers for the schema fuzzer (tests/test_fuzz.py): seeded records, personas and extra checks."""
