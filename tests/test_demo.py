@@ -130,6 +130,15 @@ def test_make_demo_runs_everything_and_ctrl_c_stops_it(tmp_path: Path) -> None:
         while time.monotonic() < deadline and f"demo-walker-{port}@example.org" not in "".join(output[-400:]):
             time.sleep(0.5)
         assert "invites you to Mobilize" in "".join(output)
+        # Beat's first dispatch on SQLite: the seeded reminders go out and the worker records them.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "Reminders recorded:" not in "".join(output):
+            time.sleep(0.5)
+        text = "".join(output)
+        assert "Reminders recorded:" in text and " sent" in text.split("Reminders recorded:", 1)[1], text[
+            -3000:
+        ]
+        assert "raised unexpected" not in text, text[-3000:]
         assert len(processes_with(str(var_dir))) >= 3
     finally:
         demo.send_signal(signal.SIGINT)

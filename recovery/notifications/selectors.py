@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from recovery.accounts.models import User
@@ -25,12 +26,16 @@ def consent_current(*, user: User, kind: ConsentKind) -> NotificationConsent | N
 
 def consents_current(*, user_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], NotificationConsent]:
     """``consent_current`` for many people in one query: ``(user id, kind)`` -> latest row."""
-    rows = (
-        NotificationConsent.objects.filter(user_id__in=list(user_ids))
-        .order_by("user_id", "kind", "-at", "-id")
-        .distinct("user_id", "kind")
+    ordered = NotificationConsent.objects.filter(user_id__in=list(user_ids)).order_by(
+        "user_id", "kind", "-at", "-id"
     )
-    return {(row.user_id, row.kind): row for row in rows}
+    if connection.vendor == "postgresql":
+        return {(row.user_id, row.kind): row for row in ordered.distinct("user_id", "kind")}
+    # Elsewhere (the demo's SQLite) no DISTINCT ON: the first row of each pair in the same order wins.
+    latest: dict[tuple[uuid.UUID, str], NotificationConsent] = {}
+    for row in ordered:
+        latest.setdefault((row.user_id, row.kind), row)
+    return latest
 
 
 def consent_state(*, user: User) -> dict[ConsentKind, NotificationConsent | None]:

@@ -47,7 +47,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -496,6 +496,9 @@ def dispatcher_lock() -> bool:
     """Whether this transaction may dispatch: a transaction-level advisory lock, so that two
     dispatchers (a second beat, a beat restarted while the previous tick runs) never hand out the
     same due rows; the one that does not get it skips its tick. Call inside ``transaction.atomic``."""
+    if not _postgres():
+        # SQLite (the demo) serialises writers and runs one beat: nothing to coordinate.
+        return True
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_DISPATCH_LOCK])
         row = cursor.fetchone()
@@ -561,9 +564,9 @@ def _claim_many(
         return found
     for delivery in ReminderDelivery.objects.filter(
         schedule_id__in=_any_uuid(schedules),
-        slot__in=RawSQL(
-            "SELECT unnest(%s::timestamptz[])", [_array_literal(s.isoformat() for _, s in pairs)]
-        ),
+        slot__in=RawSQL("SELECT unnest(%s::timestamptz[])", [_array_literal(s.isoformat() for _, s in pairs)])
+        if _postgres()
+        else [slot for _, slot in pairs],
     ):
         delivery.schedule = schedules[str(delivery.schedule_id)]
         found[(str(delivery.schedule_id), delivery.slot)] = delivery
@@ -621,8 +624,16 @@ def _claim_many(
             }
             for s in advanced
         ],
+        portable=lambda: _advance_portably(advanced, now),
     )
     return found
+
+
+def _advance_portably(schedules: Sequence[ReminderSchedule], now: datetime) -> None:
+    for schedule in schedules:
+        ReminderSchedule.objects.filter(pk=schedule.pk).update(
+            next_due_at=schedule.next_due_at, active=schedule.active, updated_at=now
+        )
 
 
 def _insert_deliveries(deliveries: Sequence[ReminderDelivery], now: datetime) -> set[uuid.UUID]:
@@ -632,6 +643,19 @@ def _insert_deliveries(deliveries: Sequence[ReminderDelivery], now: datetime) ->
     in Python, per value."""
     if not deliveries:
         return set()
+    if not _postgres():
+        # The portable path (the demo's SQLite): skip conflicts, then read back which rows are ours.
+        for delivery in deliveries:
+            delivery.created_at = now
+        ReminderDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+        ours = {d.pk: d for d in deliveries}
+        return {
+            pk
+            for pk, schedule_id, slot in ReminderDelivery.objects.filter(pk__in=list(ours)).values_list(
+                "pk", "schedule_id", "slot"
+            )
+            if ours[pk].schedule_id == schedule_id and ours[pk].slot == slot
+        }
     rows = [
         {
             "id": str(d.pk),
@@ -654,13 +678,22 @@ def _insert_deliveries(deliveries: Sequence[ReminderDelivery], now: datetime) ->
         return {row[0] for row in cursor.fetchall()}
 
 
-def _update_many(sql: str, rows: Sequence[dict[str, Any]]) -> None:
+def _update_many(sql: str, rows: Sequence[dict[str, Any]], *, portable: Callable[[], None]) -> None:
     """Run an ``UPDATE ... FROM jsonb_to_recordset(%s::jsonb) AS v(...)`` with ``rows`` as one JSON
     array: many rows, each with its own values, in one statement of one parameter (``bulk_update``
-    builds a CASE per row and field, which costs more than the send itself)."""
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [json.dumps(rows)])
+    builds a CASE per row and field, which costs more than the send itself). Elsewhere than on
+    PostgreSQL (the demo's SQLite) ``portable`` does the same with the ORM, a row at a time."""
+    if not rows:
+        return
+    if not _postgres():
+        portable()
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows)])
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
 
 
 def _array_literal(values: Iterable[str]) -> str:
@@ -669,15 +702,15 @@ def _array_literal(values: Iterable[str]) -> str:
     return "{" + ",".join(values) + "}"
 
 
-def _any_uuid(ids: Iterable[uuid.UUID | str]) -> RawSQL:
+def _any_uuid(ids: Iterable[uuid.UUID | str]) -> RawSQL | list[uuid.UUID]:
     """``pk__in=_any_uuid(ids)``: the ids as one array parameter (Django would add a placeholder per
     id and convert each one in Python). Each id is parsed first, so the literal holds canonical UUIDs
     only, whatever a task message carried (a malformed one raises ValueError rather than adding
     elements to the array)."""
-    return RawSQL(
-        "SELECT unnest(%s::uuid[])",
-        [_array_literal(str(i if isinstance(i, uuid.UUID) else uuid.UUID(i)) for i in ids)],
-    )
+    parsed = [i if isinstance(i, uuid.UUID) else uuid.UUID(i) for i in ids]
+    if not _postgres():
+        return parsed
+    return RawSQL("SELECT unnest(%s::uuid[])", [_array_literal(str(i) for i in parsed)])
 
 
 def _claim(schedule_id: uuid.UUID | str, slot: datetime, now: datetime) -> ReminderDelivery | None:
@@ -704,6 +737,14 @@ def _start_sending(deliveries: Sequence[ReminderDelivery], now: datetime) -> lis
     this caller's to send (a concurrent repeat gets the others)."""
     if not deliveries:
         return []
+    if not _postgres():
+        return [
+            d
+            for d in deliveries
+            if ReminderDelivery.objects.filter(pk=d.pk, state=DeliveryState.PENDING).update(
+                state=DeliveryState.SENDING, claimed_at=now
+            )
+        ]
     table = ReminderDelivery._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -777,7 +818,15 @@ def _send(
             }
             for d in deliveries
         ],
+        portable=lambda: _record_portably(deliveries),
     )
+
+
+def _record_portably(deliveries: Sequence[ReminderDelivery]) -> None:
+    for delivery in deliveries:
+        ReminderDelivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING).update(
+            state=delivery.state, sent_at=delivery.sent_at, channel_results=delivery.channel_results
+        )
 
 
 def _deliver(delivery: ReminderDelivery, *, claim: Q, now: datetime) -> bool:
