@@ -26,8 +26,7 @@ and the trajectory endpoint against the episode endpoint.
   against ``GET /api/v1/episodes/{id}/`` for the episode with a year of data, twice: cold (every
   trajectory cache lookup misses, so the trajectory is computed and stored: a first view, or the
   first after new data) and warm (a repeated view with no new data, served from the cache after the
-  one query that makes the key). Ratios, aim <= 3 (the aim is about what a clinician sees on
-  repeated views; the cold figure is printed too).
+  one query that makes the key). Ratios, aim <= 3 for both.
 
 Exit status 1 when something breaks (a request that is not 200, a count that does not match); slow
 figures never fail the run.

@@ -409,13 +409,6 @@ def test_two_evaluators_racing_raise_once(world: World) -> None:
     assert Alert.objects.count() == 1
 
 
-def test_evaluate_task_without_the_signals_selector_does_nothing(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(tasks, "_signals_function", lambda: None)
-    assert tasks.evaluate_alerts() == {"episodes": 0, "raised": 0, "skipped": 0}
-
-
 def test_evaluate_task_reads_signals_in_chunks_of_active_episodes(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -427,7 +420,7 @@ def test_evaluate_task_reads_signals_in_chunks_of_active_episodes(
         rows = [signal_row(Episode.objects.get(pk=i), days_without_checkin=5) for i in episode_ids]
         return pd.DataFrame(rows), None
 
-    monkeypatch.setattr(tasks, "_signals_function", lambda: fake_signals)
+    monkeypatch.setattr(tasks, "analyse_recent", fake_signals)
     first = tasks.evaluate_all(now=timezone.now(), chunk=2)
     second = tasks.evaluate_all(now=timezone.now(), chunk=2)
     assert [len(c) for c in calls] == [2, 1, 2, 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -690,3 +691,239 @@ def test_prom_change_from_baseline_and_thresholds_reached() -> None:
     # No baseline: no change and no threshold reached (unknown, not "not reached").
     assert math.isnan(by.loc[("e2", "month_3"), "change"]) and by.loc[("e2", "month_3"), "reached"] == []
     assert long[long["episode_id"] == "e2"]["reached"].isna().all()
+
+
+def test_prom_baseline_is_the_first_given_baseline_score_and_reached_spans_instruments() -> None:
+    episodes = episodes_frame({"episode_id": "e1", "today": day(100)})
+    scores = pd.DataFrame(
+        {
+            "episode_id": ["e1"] * 5,
+            "timepoint": ["baseline", "baseline", "baseline", "month_3", "month_3"],
+            "instrument": ["odi", "odi", "ndi", "odi", "ndi"],
+            "score": [np.nan, 50.0, 40.0, 30.0, 38.0],
+            "answered_at": pd.to_datetime(["2026-02-28T10:00Z"] * 3 + ["2026-06-01T10:00Z"] * 2),
+        }
+    )
+    thresholds = pd.DataFrame(
+        [
+            ("lumbar_microdiscectomy", "odi", "mcid", 12.8, "MCID"),
+            ("lumbar_microdiscectomy", "ndi", "ndi_mcid", 1.0, "NDI MCID"),
+        ],
+        columns=list(tr.THRESHOLD_COLUMNS),
+    )
+    per_score, long = tr.prom_changes(scores, episodes, thresholds)
+    # The first baseline without a score does not count; the next one does.
+    assert list(per_score["baseline"]) == [50.0, 50.0, 40.0, 50.0, 40.0]
+    assert list(per_score["change"].iloc[3:]) == [20.0, 2.0]
+    # A score's "reached" lists every threshold reached at its timepoint, whatever the instrument.
+    assert per_score["reached"].iloc[3] == ["mcid", "ndi_mcid"] == per_score["reached"].iloc[4]
+    assert per_score["reached"].iloc[0] == []
+    assert list(long["kind"]) == ["mcid", "ndi_mcid"] and long["reached"].dtype == bool
+
+
+# --- output shapes (the API and the cohort read these frames as they are) -----------------------
+
+
+def test_with_band_keeps_every_daily_row_in_order_with_band_columns_after_them() -> None:
+    episodes = episodes_frame(
+        {"episode_id": "b", "today": day(3)}, {"episode_id": "a", "today": day(2), "procedure": "none"}
+    )
+    daily = tr.daily_series(
+        checkins_frame({"episode_id": "b", "local_date": day(-1)}), NO_ADHERENCE, episodes
+    )
+    banded = tr.with_band(daily, episodes, bands_frame(upper=5.0))
+    assert list(banded.columns) == [
+        *tr.DAILY_COLUMNS,
+        "procedure",
+        *tr.BAND_VALUE_COLUMNS,
+        "axial_above_upper",
+        "limb_above_upper",
+    ]
+    assert list(banded["episode_id"]) == list(daily["episode_id"]) == ["b"] * 5 + ["a"] * 3
+    assert banded["episode_id"].dtype == object
+    assert isinstance(banded.index, pd.RangeIndex)
+    # Episode "a" has no band for its procedure; "b" has none before surgery.
+    assert banded["axial_upper"].isna().tolist() == [True, False, False, False, False, True, True, True]
+
+
+def test_milestones_are_ordered_by_episode_expected_day_and_key_with_unplanned_ones_last() -> None:
+    episodes = episodes_frame({"episode_id": "e2", "today": day(30)}, {"episode_id": "e1", "today": day(30)})
+    daily = tr.daily_series(checkins_frame(), NO_ADHERENCE, episodes)
+    events = events_frame(
+        ("e1", "back_to_gym", day(20)), ("e1", "archery", day(25)), ("e2", "back_to_gym", day(9))
+    )
+    out = tr.milestone_states(daily, episodes, SPECS, events)
+    expected_keys = ["first_walk", "walking_week_1", "driving", "formal_physio", "steps_week_6"]
+    assert list(out["episode_id"]) == ["e1"] * 7 + ["e2"] * 6
+    assert list(out["key"]) == [*expected_keys, "archery", "back_to_gym", *expected_keys, "back_to_gym"]
+    assert out["key"].dtype == SPECS["key"].dtype and out["episode_id"].dtype == object
+    unplanned = out[out["metric"] == "event"].iloc[-1]
+    assert (
+        unplanned["state"] == "met"
+        and bool(unplanned["recorded"])
+        and math.isnan(unplanned["expected_by_day"])
+    )
+
+
+def test_missed_questionnaires_are_listed_by_closing_day_then_name() -> None:
+    episodes = episodes_frame({"episode_id": "e1", "today": day(200)})
+    missed = pd.DataFrame(
+        {
+            "episode_id": ["e1", "e1", "e1", "other"],
+            "timepoint": ["month_6", "month_3", "baseline", "week_6"],
+            "closed_on": [day(180), day(104), day(104), day(50)],
+        }
+    )
+    sig = pipeline(checkins_frame(), episodes, missed=missed)[2]
+    assert sig.iloc[0]["missed_timepoints"] == ["baseline", "month_3", "month_6"]
+
+
+@pytest.mark.parametrize("stored_as", ["UTC", "Asia/Tokyo", "microseconds", "naive UTC"])
+def test_red_flags_of_the_last_24_hours_whatever_the_stored_time_zone(stored_as: str) -> None:
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    episodes = episodes_frame({"episode_id": "e1", "today": now.date()})
+    checkins = checkins_frame(
+        {"episode_id": "e1", "recorded_at": now - timedelta(hours=24), "red_flag_count": 5},
+        {"episode_id": "e1", "recorded_at": now - timedelta(hours=23, minutes=59), "red_flag_count": 1},
+        {"episode_id": "e1", "recorded_at": now, "red_flag_count": 2},
+        {"episode_id": "e1", "recorded_at": now + timedelta(seconds=1), "red_flag_count": 4},
+    )
+    recorded = checkins["recorded_at"]
+    checkins["recorded_at"] = {
+        "UTC": recorded,
+        "Asia/Tokyo": recorded.dt.tz_convert("Asia/Tokyo"),
+        "microseconds": recorded.astype("datetime64[us, UTC]"),
+        "naive UTC": recorded.dt.tz_localize(None),
+    }[stored_as]
+    _, _, sig = pipeline(checkins, episodes, checkins=checkins, now=pd.Timestamp(now))
+    assert sig.iloc[0]["red_flags_last_24h"] == 3  # after now - 24 h, up to now included
+
+
+def test_episode_ids_given_as_uuids_match_their_text_in_every_frame() -> None:
+    first, second = uuid.UUID(int=1), uuid.UUID(int=2)
+    episodes = episodes_frame({"episode_id": first, "today": day(5)}, {"episode_id": second, "today": day(5)})
+    checkins = checkins_frame({"episode_id": str(second), "local_date": day(2), "axial_pain": 9})
+    daily, banded, sig = pipeline(checkins, episodes, bands=bands_frame(upper=5.0))
+    assert list(sig["episode_id"]) == [str(first), str(second)]
+    assert list(sig["days_without_checkin"]) == [5, 3]
+    assert banded.loc[banded["local_date"] == pd.Timestamp(day(2)), "axial_above_upper"].tolist() == [
+        False,
+        True,
+    ]
+    events = events_frame((str(first), "driving", day(4)))
+    states = tr.milestone_states(daily, episodes, SPECS, events).set_index(["episode_id", "key"])
+    assert states.loc[(str(first), "driving"), "state"] == "met"
+    assert states.loc[(str(second), "driving"), "state"] == "upcoming"
+
+
+# --- column reads without Series (speed) must read what ``frame[name]`` reads -------------------
+
+
+def test_column_reads_match_series_to_numpy_for_every_dtype() -> None:
+    frame = pd.DataFrame(
+        {
+            "object": pd.Series(["a", None, "c"], dtype=object),
+            "text": pd.Series(["a", None, "c"], dtype="str"),
+            "ints": np.array([1, 2, 3], dtype="int64"),
+            "floats": np.array([1.5, np.nan, 3.0]),
+            "flags": np.array([True, False, True]),
+            "days": pd.to_datetime(["2026-03-02", None, "2026-03-04"]),
+            "instants": pd.to_datetime(["2026-03-02 10:00", None, "2026-03-04 23:30"], utc=True),
+        }
+    )
+    for name in frame.columns:
+        for dtype in (None, object):
+            expected = frame[name].to_numpy(dtype=dtype)
+            got = tr._array(frame, name, dtype)
+            assert got.dtype == expected.dtype, (name, dtype)
+            assert [type(v) for v in got.tolist()] == [type(v) for v in expected.tolist()], (name, dtype)
+            missing = pd.isna(expected)
+            assert (pd.isna(got) == missing).all(), (name, dtype)
+            assert got[~missing].tolist() == expected[~missing].tolist(), (name, dtype)
+        assert tr._dtype(frame, name) == frame[name].dtype
+        assert type(tr._stored(frame, name)) is type(frame[name].array)
+    for name in ("ints", "floats", "flags"):
+        np.testing.assert_array_equal(
+            tr._array(frame, name, "float64"), frame[name].to_numpy(dtype="float64")
+        )
+    # The frame's own memory is never handed out writable.
+    with pytest.raises(ValueError):
+        tr._array(frame, "floats")[0] = 0.0
+    np.testing.assert_array_equal(tr._days_of(frame, "days"), tr._day_numbers(frame["days"]))
+    # A name listed twice is left to pandas.
+    twice = pd.DataFrame([[1.0, 2.0]], columns=["x", "x"])
+    np.testing.assert_array_equal(tr._array(twice, "x"), twice["x"].to_numpy())
+
+
+def test_rolling_means_are_the_same_in_one_pass_as_column_by_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    episodes = episodes_frame(
+        {"episode_id": "e1", "today": day(30)},
+        {"episode_id": "e2", "today": day(12), "surgery_date": day(-3)},
+        {"episode_id": "e3", "today": day(2)},
+    )
+    rng = np.random.default_rng(7)
+    rows = [
+        {
+            "episode_id": episode,
+            "local_date": day(int(offset)),
+            "axial_pain": float(rng.integers(0, 11)),
+            "limb_pain": np.nan if rng.random() < 0.3 else float(rng.integers(0, 11)),
+            "walking_minutes": np.nan if rng.random() < 0.5 else float(rng.integers(0, 60)),
+            "steps": np.nan if rng.random() < 0.4 else float(rng.integers(0, 9000)),
+        }
+        for episode, days in (("e1", range(-5, 31, 2)), ("e2", range(-6, 13, 3)), ("e3", (1,)))
+        for offset in days
+    ]
+    adherence = adherence_frame(
+        *((episode, day(n), 2, int(rng.integers(0, 3))) for episode in ("e1", "e2") for n in range(12))
+    )
+    batched = tr.daily_series(checkins_frame(*rows), adherence, episodes)
+    assert len(batched) <= tr._BATCH_ROWS
+    monkeypatch.setattr(tr, "_BATCH_ROWS", 0)
+    one_by_one = tr.daily_series(checkins_frame(*rows), adherence, episodes)
+    pd.testing.assert_frame_equal(batched, one_by_one, check_dtype=True, check_exact=True)
+    assert batched["steps_7d"].notna().any() and batched["adherence_7d"].notna().any()
+
+
+def test_inputs_stay_untouched_and_outputs_do_not_share_memory_with_them() -> None:
+    episodes = episodes_frame({"episode_id": "e1", "today": day(20), "region": "lumbar"})
+    checkins = checkins_frame(
+        *(
+            {"episode_id": "e1", "local_date": day(n), "axial_pain": 7, "steps": 1000.0 * n}
+            for n in range(-2, 20)
+        )
+    )
+    adherence = adherence_frame(("e1", day(3), 2, 1))
+    scores = pd.DataFrame(
+        {
+            "episode_id": ["e1", "e1"],
+            "timepoint": ["baseline", "week_6"],
+            "instrument": ["odi", "odi"],
+            "score": [40.0, 20.0],
+            "answered_at": pd.to_datetime(["2026-03-01", "2026-04-13"], utc=True),
+        }
+    )
+    thresholds = pd.DataFrame(
+        {
+            "procedure": ["lumbar_microdiscectomy"],
+            "instrument": ["odi"],
+            "kind": ["mcid"],
+            "improvement": [10.0],
+            "label": ["MCID"],
+        }
+    )
+    inputs = {"episodes": episodes, "checkins": checkins, "adherence": adherence, "scores": scores}
+    copies = {name: frame.copy(deep=True) for name, frame in inputs.items()}
+    daily, banded, sig = pipeline(
+        checkins, episodes, adherence, scores=scores, checkins=checkins, now=pd.Timestamp(day(20))
+    )
+    tr.assess(sig)
+    tr.milestone_states(daily, episodes, SPECS, events_frame(("e1", "driving", day(4))))
+    per_score, _ = tr.prom_changes(scores, episodes, thresholds)
+    for name, frame in inputs.items():
+        pd.testing.assert_frame_equal(frame, copies[name], check_exact=True)
+    kept = daily.copy(deep=True)
+    banded.loc[0, "axial_mean"] = -1.0
+    per_score.loc[0, "timepoint"] = "changed"
+    pd.testing.assert_frame_equal(daily, kept, check_exact=True)
+    pd.testing.assert_frame_equal(scores, copies["scores"], check_exact=True)

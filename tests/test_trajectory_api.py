@@ -4,6 +4,7 @@ The clock is pinned (the patient lives in Madrid): surgery was 10 local days bef
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -14,13 +15,17 @@ import time_machine
 from django.apps import apps as django_apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
-from recovery.episodes.models import Episode
+from api.trajectory import TrajectorySerializer
+from recovery.episodes.models import Episode, Procedure
 from recovery.proms.loading import load_shipped
 from recovery.proms.models import Instrument
 from recovery.proms.services import ResponseData, questionnaire_response_record
 from recovery.protocols.loading import load_shipped_protocols
 from recovery.trajectories.models import MilestoneEvent
+from recovery.trajectories.selectors import trajectory_for
 from tests.conftest import World, client_for
 from tests.factories import CheckInFactory
 
@@ -64,10 +69,23 @@ def answer(world: World, episode: Episode, post_op_day: int, value: int) -> None
     )
 
 
+def _canonical(data: Any) -> str:
+    """JSON as the API renders it, keys sorted: ints and floats, dates and text stay apart."""
+    return json.dumps(json.loads(JSONRenderer().render(data)), sort_keys=True)
+
+
 def get(user: Any, episode: Episode) -> dict[str, Any]:
+    """The trajectory ``user`` gets; and every time, proof that the view's answer (the selector's
+    payload, answered as it is) is exactly what the documented serializer renders from it."""
     response = client_for(user).get(f"/api/v1/episodes/{episode.id}/trajectory/")
     assert response.status_code == 200, response.content
     body: dict[str, Any] = response.json()
+    payload = trajectory_for(episode, audience=body["audience"], now=timezone.now())
+    assert _canonical(payload) == _canonical(body)
+    # Read back through the serializer (types and formats checked) and rendered again: the same.
+    parsed = TrajectorySerializer(data=payload)
+    assert parsed.is_valid(), parsed.errors
+    assert _canonical(TrajectorySerializer(parsed.validated_data).data) == _canonical(payload)
     return body
 
 
@@ -239,3 +257,22 @@ def test_signals_for_episodes_gives_one_row_per_episode_for_the_alert_rules(
     assert mine["axial_above_run"] == 3 and mine["days_without_checkin"] == 0
     assert frame.iloc[1]["last_checkin_date"] is pd.NaT or pd.isna(frame.iloc[1]["last_checkin_date"])
     assert signals_for_episodes([], now=NOW).empty
+
+
+def test_a_procedure_without_a_protocol_has_a_trajectory_without_a_band(
+    world: World, episode: Episode
+) -> None:
+    """A clinic may add procedures (the table is extensible) before any protocol ships for them."""
+    Procedure.objects.create(code="lumbar_custom", name="Clinic's own lumbar procedure", region="lumbar")
+    Episode.objects.filter(pk=episode.pk).update(procedure_id="lumbar_custom")
+    episode.refresh_from_db()
+    for day in range(4):
+        checkin(episode, day, axial_pain=5, limb_pain=3)
+    body = get(world.surgeon, episode)
+    assert body["procedure"] == "lumbar_custom"
+    assert body["series"]["axial_mean"][:4] == [5.0, 5.0, 5.0, 5.0]
+    assert set(body["expected"]["axial_upper"]) == {None}
+    assert body["expected"]["protocol_version"] is None and body["expected"]["axial_points"] == []
+    assert body["milestones"] == [] and body["questionnaires"]["instrument"] is None
+    assert body["position"]["axial_above_upper"] is False
+    assert get(world.patient, episode)["status"] == body["status"]

@@ -1,4 +1,4 @@
-"""The trajectory cache (``recovery.trajectories.selectors.trajectory_for``): a repeated view is served
+"""The trajectory cache (``recovery.trajectories.selectors.trajectory_json``): a repeated view is served
 from the cache, and every kind of write to the trajectory's inputs, through any path, is seen on
 the very next view (the key is a digest of the inputs, so nothing has to invalidate it).
 
@@ -244,3 +244,29 @@ def test_one_entry_per_episode_and_audience_and_it_can_be_dropped(world: World, 
     assert cache.get(trajectory_cache_key(episode.pk, "clinician")) is None
     assert cache.get(trajectory_cache_key(episode.pk, "patient")) is None
     assert view(world.surgeon, episode) == computed(world.surgeon, episode)
+
+
+def test_the_expected_recovery_is_built_once_per_protocol_state_and_its_frames_are_copies(
+    world: World, episode: Episode
+) -> None:
+    from recovery.trajectories.frames import trajectory_fingerprint
+
+    def protocol() -> selectors.ProtocolFrames:
+        fingerprint = trajectory_fingerprint(episode.pk, now=NOW)
+        assert fingerprint is not None
+        return selectors._recoveries_of(episode, fingerprint.protocol)
+
+    first = protocol()
+    assert protocol() is first
+    specs = first.specs()
+    specs["expected_by_day"] = -1  # a caller changing what it was handed
+    assert (first.specs()["expected_by_day"] != -1).all()
+    bands = first.bands(30)
+    bands["axial_upper"] = 0.0
+    assert (first.bands(30)["axial_upper"] > 0).all()
+
+    _protocol_override(world, episode)
+    changed = protocol()
+    assert changed is not first
+    driving = changed.specs().set_index("key").loc["driving", "expected_by_day"]
+    assert driving == 42

@@ -12,9 +12,7 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
@@ -25,14 +23,9 @@ from django.utils import timezone
 from recovery.alerts import services
 from recovery.episodes.models import Episode, EpisodeStatus
 
-logger = logging.getLogger(__name__)
-
 #: Episodes per signals computation: bounds memory while keeping the analytics vectorised.
 EVALUATE_CHUNK: Final = 500
 ESCALATE_BATCH: Final = 500
-
-Analysed = tuple[pd.DataFrame, pd.DataFrame | None]
-SignalsFn = Callable[..., Analysed]
 
 
 @shared_task
@@ -45,48 +38,24 @@ def notify_event(event_id: int) -> int:
     return services.event_notify(event_id=event_id)
 
 
-def _signals_function() -> SignalsFn | None:
-    """The trajectory helper's analysis: ``(ids, now) -> (signals, banded daily frame or None)``.
+def analyse_recent(ids: list[uuid.UUID], *, now: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The signals of ``ids`` and their banded days (so that a pain alert shows the days and the
+    band), from each episode's recent data: the same signals as over the whole history, at a
+    fraction of the reads (``recovery.trajectories.selectors.recent_analysis``)."""
+    from recovery.trajectories.selectors import recent_analysis
 
-    Prefers the full analysis (signals and the banded days, so a pain alert shows the days and the
-    band); falls back to ``signals_for_episodes`` alone; None while neither exists."""
-    try:
-        from recovery.trajectories.selectors import (  # type: ignore[import-not-found,unused-ignore]
-            signals_for_episodes,
-        )
-    except ImportError:
-        logger.warning(
-            "Trend alerts skipped: recovery.trajectories.selectors.signals_for_episodes is missing."
-        )
-        return None
-    try:
-        from recovery.trajectories.frames import load_frames  # type: ignore[import-not-found,unused-ignore]
-        from recovery.trajectories.selectors import analyse  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-
-        def signals_only(ids: list[uuid.UUID], *, now: datetime) -> Analysed:
-            return signals_for_episodes(ids, now=now), None
-
-        return signals_only
-
-    def full(ids: list[uuid.UUID], *, now: datetime) -> Analysed:
-        analysis = analyse(load_frames(ids, now=now), now=now)
-        return analysis.signals, analysis.banded
-
-    return full
+    analysis = recent_analysis(ids, now=now)
+    return analysis.signals, analysis.banded
 
 
 def evaluate_all(*, now: datetime, chunk: int = EVALUATE_CHUNK) -> dict[str, int]:
-    analyse_chunk = _signals_function()
-    if analyse_chunk is None:
-        return {"episodes": 0, "raised": 0, "skipped": 0}
     active = Episode.objects.filter(status__in=[EpisodeStatus.PLANNED, EpisodeStatus.RECOVERING]).order_by(
         "pk"
     )
     ids: list[uuid.UUID] = list(active.values_list("pk", flat=True))
     totals = {"episodes": len(ids), "raised": 0, "skipped": 0}
     for start in range(0, len(ids), chunk):
-        signals, banded = analyse_chunk(ids[start : start + chunk], now=now)
+        signals, banded = analyse_recent(ids[start : start + chunk], now=now)
         result = services.alerts_evaluate(signals=signals, banded=banded, now=now)
         totals["raised"] += result.raised
         totals["skipped"] += result.skipped

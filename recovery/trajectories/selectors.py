@@ -7,11 +7,13 @@ Invariants:
   episodes; never another clinic's).
 - Constant queries: data comes from ``recovery.trajectories.frames.load_frames`` (a fixed number of
   queries for any number of episodes), the expected recovery from
-  ``recovery.protocols.selectors.expected_recoveries`` (at most 3 per clinic) and open alerts from
-  ``recovery.alerts.selectors.open_alerts_for`` (1). The export streams in chunks of episodes, so
-  memory stays flat and queries grow with the number of chunks only.
+  ``recovery.protocols.selectors.expected_recoveries`` (at most 3 per clinic; none for one
+  episode's trajectory when this process built it already for the same protocol rows:
+  ``_recoveries_of``) and open alerts from ``recovery.alerts.selectors.open_alerts_for`` (1). The
+  export streams in chunks of episodes, so memory stays flat and queries grow with the number of
+  chunks only.
 - Numbers come from ``recovery.analytics`` (pure pandas); this module only loads, joins and shapes.
-- No writes, no side effects.
+- No writes to the database (the trajectory's cache entry and the process's protocol cache only).
 """
 
 from __future__ import annotations
@@ -19,18 +21,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
+import orjson
 import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 from django.contrib.auth.models import AnonymousUser
 
 from recovery.analytics import cohort as cohort_analytics
 from recovery.analytics import trajectory as tr
+from recovery.core import jsonbytes
 from recovery.episodes.access import Action, episodes_for
 from recovery.episodes.models import Episode
 from recovery.protocols.types import ExpectedRecovery, PainPoint, Source
@@ -42,9 +49,9 @@ Audience = Literal["clinician", "patient"]
 logger = logging.getLogger(__name__)
 
 EXPORT_CHUNK: Final = 200
-#: Computed trajectories are cached (``trajectory_for``); bump the version when the payload or its
+#: Computed trajectories are cached (``trajectory_json``); bump the version when the payload or its
 #: computation changes, so that entries of the previous code are never served.
-TRAJECTORY_CACHE_VERSION: Final = 1
+TRAJECTORY_CACHE_VERSION: Final = 3
 TRAJECTORY_CACHE_SECONDS: Final = 3600
 #: The cohort list and the alert rules read this many days up to each episode's last check-in day
 #: (``recent_analysis``); at least two weeks (``frames.RECENT_MIN_DAYS``). Three weeks leave a week
@@ -109,31 +116,51 @@ def _recoveries(episodes: pd.DataFrame) -> dict[str, ExpectedRecovery]:
     return found
 
 
+def _keyed_episodes(loaded: pd.DataFrame, recoveries: Mapping[str, ExpectedRecovery]) -> pd.DataFrame:
+    """The loaded episodes with ``procedure`` keyed by clinic (``_protocol_key``), the procedure's
+    code in ``procedure_code``, its ``region`` ("" without a protocol) and ids as text."""
+    index = pd.RangeIndex(len(loaded))
+    codes = tr.column_array(loaded, "procedure", object)
+    keys = [
+        _protocol_key(c, p) for c, p in zip(tr.column_array(loaded, "clinic_id", object), codes, strict=True)
+    ]
+    region_of = {key: recovery.region for key, recovery in recoveries.items()}
+
+    def text(values: Iterable[Any]) -> pd.Series:
+        return pd.Series(np.asarray(list(values), dtype=object), index=index, dtype=object, copy=False)
+
+    # Arrays on one index: no alignment (the frame has a few columns and, for a trajectory, one row).
+    columns: dict[str, Any] = {name: loaded[name].array for name in loaded.columns}
+    columns["clinic_id"] = text(tr.column_array(loaded, "clinic_id", object))
+    columns["episode_id"] = pd.Series(
+        [str(value) for value in tr.column_array(loaded, "episode_id", object)], index=index, dtype="str"
+    )
+    columns["procedure"] = pd.Series(keys, index=index, dtype="str")
+    columns["procedure_code"] = text(codes)
+    columns["region"] = text(region_of.get(key, "") for key in keys)
+    return pd.DataFrame(columns, index=index, copy=False)
+
+
 def analyse(
     frames: Any,
     *,
     now: datetime,
     outcomes: bool = True,
     recoveries: dict[str, ExpectedRecovery] | None = None,
+    protocol: ProtocolFrames | None = None,
 ) -> Analysis:
     """Run the trajectory analytics over loaded frames (one pass for every episode in them).
     ``outcomes=False`` skips milestones and questionnaire changes (empty frames) for callers that
-    only need the series, signals and status. ``recoveries``: already looked up (no query)."""
-    episodes = frames.episodes.copy()
-    if recoveries is None:
-        recoveries = _recoveries(episodes)
-    episodes["procedure_code"] = episodes["procedure"]
-    episodes["procedure"] = [
-        _protocol_key(c, p) for c, p in zip(episodes["clinic_id"], episodes["procedure"], strict=True)
-    ]
-    # An empty map gives a float64 column of NaN; region is text, so cast before filling.
-    regions = episodes["procedure"].map({k: r.region for k, r in recoveries.items()})
-    episodes["region"] = regions.astype(object).where(regions.notna(), "")
-    episodes["episode_id"] = episodes["episode_id"].astype(object).map(str)
+    only need the series, signals and status. ``recoveries``: already looked up (no query);
+    ``protocol``: the same with the frames made from them (``_recoveries_of``)."""
+    if protocol is None:
+        protocol = ProtocolFrames(_recoveries(frames.episodes) if recoveries is None else recoveries)
+    recoveries = protocol.recoveries
+    episodes = _keyed_episodes(frames.episodes, recoveries)
 
     daily = tr.daily_series(frames.checkins, frames.adherence, episodes)
     last_day = int(max(daily["post_op_day"].max(), 0)) if len(daily) else 0
-    banded = tr.with_band(daily, episodes, tr.bands_frame(recoveries, last_day))
+    banded = tr.with_band(daily, episodes, protocol.bands(last_day))
     signals = tr.signals(
         banded, episodes, frames.scores, frames.missed, checkins=frames.checkins, now=pd.Timestamp(now)
     )
@@ -142,11 +169,11 @@ def analyse(
         milestones = tr.milestone_states(
             daily,
             episodes,
-            tr.milestone_specs_frame(recoveries),
+            protocol.specs(),
             frames.milestones,
             getattr(frames, "walks", None),
         )
-        proms, prom_thresholds = tr.prom_changes(frames.scores, episodes, tr.thresholds_frame(recoveries))
+        proms, prom_thresholds = tr.prom_changes(frames.scores, episodes, protocol.thresholds())
     else:
         milestones = pd.DataFrame(columns=list(tr.MILESTONE_COLUMNS))
         proms = pd.DataFrame(columns=list(tr.PROM_COLUMNS))
@@ -240,6 +267,31 @@ def _day(value: Any) -> date | None:
     return day
 
 
+# The payload is what the API answers, as its serializer (``api.trajectory.TrajectorySerializer``)
+# would render it (a test holds the two equal): dates as ISO text, instants as ISO text in UTC with
+# "Z", floats as floats. So the view answers it as it is, without running the nested serializers.
+
+
+def _iso_day(value: Any) -> str | None:
+    day = _day(value)
+    return None if day is None else day.isoformat()
+
+
+def _iso_instant(value: Any) -> str | None:
+    """An instant as DRF's ``DateTimeField`` renders it (ISO 8601 in UTC, "Z" for +00:00)."""
+    if value is None or pd.isna(value):
+        return None
+    instant = pd.Timestamp(value)
+    instant = instant.tz_localize("UTC") if instant.tzinfo is None else instant.tz_convert("UTC")
+    text: str = instant.to_pydatetime().isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _float(value: Any) -> float | None:
+    number = _num(value)
+    return None if number is None else float(number)
+
+
 def _source(source: Source) -> dict[str, Any]:
     return {
         "reference": source.reference,
@@ -247,25 +299,32 @@ def _source(source: Source) -> dict[str, Any]:
         "method": source.method,
         "confidence": source.confidence,
         "overridden_by": source.overridden_by or None,
-        "overridden_at": source.overridden_at,
+        "overridden_at": _iso_instant(source.overridden_at),
     }
 
 
 def _points(points: Iterable[PainPoint]) -> list[dict[str, Any]]:
     return [
-        {"post_op_day": p.post_op_day, "center": p.center, "upper": p.upper, "source": _source(p.source)}
+        {
+            "post_op_day": int(p.post_op_day),
+            "center": float(p.center),
+            "upper": float(p.upper),
+            "source": _source(p.source),
+        }
         for p in sorted(points, key=lambda p: p.post_op_day)
     ]
 
 
-def _column(frame: pd.DataFrame, name: str) -> list[Any]:
-    """``_num`` of every value, without its per-value checks for the usual dtypes (a year of days
-    is 365 values per column, twenty columns)."""
-    values = frame[name].to_numpy()
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray[Any, Any] | list[Any]:
+    """``_num`` of every value of a column (a year of days is 365 values per column, twenty
+    columns): numbers stay a numpy array, rounded to 2 decimals for display (numpy's rounding: x *
+    100 to the nearest even, / 100), which ``recovery.core.jsonbytes`` writes as they are, a gap
+    (NaN) as null."""
+    values = tr.column_array(frame, name)
     if values.dtype.kind == "f":
-        return [None if math.isnan(v) else round(v, 2) for v in values.tolist()]
+        return np.asarray(np.round(values.astype("float64"), 2))
     if values.dtype.kind in "iu":
-        return list(values.tolist())
+        return np.asarray(values, dtype="int64")
     return [_num(v) for v in values]
 
 
@@ -303,11 +362,11 @@ def _milestone_payload(row: Any, recovery: ExpectedRecovery | None, audience: Au
         "key": row.key,
         "label": label,
         "metric": row.metric,
-        "target": None if spec is None else spec.target,
-        "window_days": None if spec is None else spec.window_days,
+        "target": None if spec is None or spec.target is None else float(spec.target),
+        "window_days": None if spec is None or spec.window_days is None else int(spec.window_days),
         "expected_by_day": None if pd.isna(row.expected_by_day) else int(row.expected_by_day),
-        "expected_by": _day(row.expected_by),
-        "achieved_on": _day(row.achieved_on),
+        "expected_by": _iso_day(row.expected_by),
+        "achieved_on": _iso_day(row.achieved_on),
         "achieved_day": None if pd.isna(row.achieved_day) else int(row.achieved_day),
         "state": row.state,
         "late": bool(row.late),
@@ -318,7 +377,7 @@ def _milestone_payload(row: Any, recovery: ExpectedRecovery | None, audience: Au
 
 
 def _questionnaires(analysis: Analysis, episode_id: str, recovery: ExpectedRecovery | None) -> dict[str, Any]:
-    scores = analysis.proms[analysis.proms["episode_id"] == episode_id]
+    scores = _of_episode(analysis.proms, episode_id)
     thresholds = {t.kind: t for t in recovery.thresholds} if recovery else {}
     return {
         "instrument": recovery.instrument if recovery else None,
@@ -326,23 +385,23 @@ def _questionnaires(analysis: Analysis, episode_id: str, recovery: ExpectedRecov
             {
                 "timepoint": row.timepoint,
                 "instrument": row.instrument,
-                "score": _num(row.score),
-                "answered_at": row.answered_at,
-                "baseline": _num(row.baseline),
-                "change": _num(row.change),
+                "score": _float(row.score),
+                "answered_at": _iso_instant(row.answered_at),
+                "baseline": _float(row.baseline),
+                "change": _float(row.change),
                 "reached": [
                     {"kind": kind, "label": thresholds[kind].label if kind in thresholds else kind}
                     for kind in row.reached
                 ],
             }
-            for row in scores.itertuples(index=False)
+            for row in _records(scores)
         ],
         "expected": [
             {
                 "timepoint": p.timepoint,
-                "post_op_day": p.post_op_day,
+                "post_op_day": int(p.post_op_day),
                 "instrument": p.instrument,
-                "expected_score": p.expected_score,
+                "expected_score": float(p.expected_score),
                 "source": _source(p.source),
             }
             for p in (recovery.proms if recovery else ())
@@ -351,7 +410,7 @@ def _questionnaires(analysis: Analysis, episode_id: str, recovery: ExpectedRecov
             {
                 "instrument": t.instrument,
                 "kind": t.kind,
-                "improvement": t.improvement,
+                "improvement": float(t.improvement),
                 "label": t.label,
                 "source": _source(t.source),
             }
@@ -364,55 +423,88 @@ def _reasons(reasons: list[dict[str, Any]], audience: Audience) -> list[dict[str
     return [{"code": r["code"], "level": r["level"], "text": r[audience]} for r in reasons]
 
 
+POSITION_COLUMNS: Final = (
+    "local_date",
+    "post_op_day",
+    *(f"{site}_{part}" for site in ("axial", "limb") for part in ("mean", "mean_7d", "center", "upper")),
+    "axial_above_upper",
+    "limb_above_upper",
+)
+
+
+def _of_episode(frame: pd.DataFrame, episode_id: str) -> pd.DataFrame:
+    """The rows of one episode (the frame itself when it holds no other: one episode's view)."""
+    mine = tr.column_array(frame, "episode_id", object) == episode_id
+    return frame if mine.all() else frame[mine]
+
+
+def _row_of(frame: pd.DataFrame, episode_id: str, columns: Iterable[str]) -> dict[str, Any]:
+    """``columns`` of the one row of an episode in a frame with one row per episode, as a dict."""
+    at = int(np.flatnonzero(tr.column_array(frame, "episode_id", object) == episode_id)[0])
+    return {name: tr.column_array(frame, name)[at] for name in columns}
+
+
+def _records(frame: pd.DataFrame) -> list[SimpleNamespace]:
+    """The rows of a (small) frame, each with its columns as attributes (what ``itertuples``
+    gives, without making a namedtuple class per call)."""
+    columns = {name: values.tolist() for name, values in frame.items()}
+    return [
+        SimpleNamespace(**dict(zip(columns, row, strict=True))) for row in zip(*columns.values(), strict=True)
+    ]
+
+
 def trajectory_payload(analysis: Analysis, episode_id: str, *, audience: Audience) -> dict[str, Any]:
-    ep = analysis.episodes.set_index("episode_id").loc[episode_id]
+    """The API's answer (``GET /episodes/{id}/trajectory/``) for one analysed episode, JSON-ready."""
+    ep = _row_of(
+        analysis.episodes, episode_id, ("procedure", "procedure_code", "region", "surgery_date", "today")
+    )
     recovery = analysis.recoveries.get(ep["procedure"])
-    daily = analysis.banded[analysis.banded["episode_id"] == episode_id]
-    signal = analysis.signals.set_index("episode_id").loc[episode_id]
-    verdict = analysis.status.set_index("episode_id").loc[episode_id]
-    latest = daily[daily["checkins"] > 0].tail(1)
+    daily = _of_episode(analysis.banded, episode_id)
+    signal = _row_of(analysis.signals, episode_id, tr.SIGNAL_COLUMNS)
+    verdict = _row_of(analysis.status, episode_id, ("status", "risk", "reasons"))
+    checked = np.flatnonzero(tr.column_array(daily, "checkins") > 0)
     position = None
-    if len(latest):
-        row = latest.iloc[0]
+    if len(checked):
+        at = int(checked[-1])
+        row = {name: tr.column_array(daily, name)[at] for name in POSITION_COLUMNS}
         position = {
-            "date": _day(row["local_date"]),
+            "date": _iso_day(row["local_date"]),
             "post_op_day": int(row["post_op_day"]),
             **{
-                f"{site}_{part}": _num(row[f"{site}_{part}"])
+                f"{site}_{part}": _float(row[f"{site}_{part}"])
                 for site in ("axial", "limb")
                 for part in ("mean", "mean_7d", "center", "upper")
             },
             "axial_above_upper": bool(row["axial_above_upper"]),
             "limb_above_upper": bool(row["limb_above_upper"]),
         }
+    post_op_days = _column(daily, "post_op_day")
     payload: dict[str, Any] = {
-        "episode": uuid.UUID(episode_id),
+        "episode": episode_id,
         "procedure": ep["procedure_code"],
         "region": ep["region"] or None,
-        "surgery_date": _day(ep["surgery_date"]),
-        "as_of": _day(ep["today"]),
+        "surgery_date": _iso_day(ep["surgery_date"]),
+        "as_of": _iso_day(ep["today"]),
         "post_op_day": int(signal["post_op_day"]),
         "audience": audience,
         "series": {
-            "post_op_day": _column(daily, "post_op_day"),
+            "post_op_day": post_op_days,
             "date": _dates(daily["local_date"]),
             "checkins": _column(daily, "checkins"),
             **{name: _column(daily, name) for name in SERIES_COLUMNS},
         },
         "expected": {
-            "post_op_day": _column(daily, "post_op_day"),
+            "post_op_day": post_op_days,
             **{name: _column(daily, name) for name in tr.BAND_VALUE_COLUMNS},
             "method": BAND_METHOD,
-            "protocol_version": recovery.version if recovery else None,
+            "protocol_version": int(recovery.version) if recovery else None,
             "axial_points": _points(recovery.axial) if recovery else [],
             "limb_points": _points(recovery.limb) if recovery else [],
         },
         "position": position,
         "milestones": [
             _milestone_payload(row, recovery, audience)
-            for row in analysis.milestones[analysis.milestones["episode_id"] == episode_id].itertuples(
-                index=False
-            )
+            for row in _records(_of_episode(analysis.milestones, episode_id))
         ],
         "questionnaires": _questionnaires(analysis, episode_id, recovery),
         "status": verdict["status"],
@@ -423,60 +515,131 @@ def trajectory_payload(analysis: Analysis, episode_id: str, *, audience: Audienc
         payload["risk"] = round(float(verdict["risk"]), 2)
         payload["status_rule"] = THRESHOLD_RULE
         payload["signals"] = {
-            "last_checkin_date": _day(signal["last_checkin_date"]),
+            "last_checkin_date": _iso_day(signal["last_checkin_date"]),
             "days_without_checkin": int(signal["days_without_checkin"]),
             "axial_above_run": int(signal["axial_above_run"]),
             "limb_above_run": int(signal["limb_above_run"]),
-            "pain_rise": _num(signal["pain_rise"]),
+            "pain_rise": _float(signal["pain_rise"]),
             "pain_rise_site": signal["pain_rise_site"],
-            "adherence_week": _num(signal["adherence_week"]),
-            "missed_timepoints": list(signal["missed_timepoints"]),
+            "adherence_week": _float(signal["adherence_week"]),
+            "missed_timepoints": [str(key) for key in signal["missed_timepoints"]],
             "red_flags_last_24h": int(signal["red_flags_last_24h"]),
         }
     return payload
 
 
-def trajectory_for(
-    episode: Episode,
-    *,
-    audience: Audience,
-    now: datetime,
-    shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+def trajectory_for(episode: Episode, *, audience: Audience, now: datetime) -> dict[str, Any]:
+    """``trajectory_json`` parsed: the chart-ready trajectory as the API answers it."""
+    found: dict[str, Any] = orjson.loads(trajectory_json(episode, audience=audience, now=now))
+    return found
+
+
+def trajectory_json(episode: Episode, *, audience: Audience, now: datetime) -> bytes:
     """The chart-ready trajectory of one episode the caller already resolved through the policy,
-    passed through ``shape`` (the API's output serializer) before it is cached, so that a repeated
-    view skips that too; ``shape`` must be a module-level function (its name is in the key).
+    as the JSON the API answers (``trajectory_payload`` written by ``recovery.core.jsonbytes``).
 
     Cached (Django's cache, Redis outside the demo) under a key made of the audience and
     ``frames.trajectory_fingerprint``: a digest of every row the computation reads, the patient's
     local date and the red flags of the last 24 hours, taken in one query. Any write to any input,
     through any path (services, admin, SQL), gives another key, so no write path has to invalidate
-    anything. One entry per episode and audience (the latest computed), expiring after
-    ``TRAJECTORY_CACHE_SECONDS``; ``services.trajectory_cache_forget`` drops an episode's entries at
-    once (erasure). A cache that is down only costs the computation."""
+    anything. One entry per episode and audience (the latest computed, as JSON bytes: nothing to
+    rebuild or render on a repeated view), expiring after ``TRAJECTORY_CACHE_SECONDS``;
+    ``services.trajectory_cache_forget`` drops an episode's entries at once (erasure). A cache that
+    is down only costs the computation."""
     from recovery.trajectories.frames import trajectory_fingerprint
 
     fingerprint = trajectory_fingerprint(episode.pk, now=now)
     key = trajectory_cache_key(episode.pk, audience)
     digest = None
+    protocol = None
     if fingerprint is not None:
-        shaped_by = f"{shape.__module__}.{shape.__qualname__}" if shape is not None else ""
         digest = hashlib.sha256(
-            f"{TRAJECTORY_CACHE_VERSION}|{shaped_by}|{audience}|{fingerprint}".encode()
+            f"{TRAJECTORY_CACHE_VERSION}|{audience}|{fingerprint.digest}".encode()
         ).hexdigest()
         cached = _cache_get(key)
         # One entry per episode and audience, holding the digest it was computed for: the memory
         # stays bounded, and an entry computed from other data is never served.
         if isinstance(cached, tuple) and len(cached) == 2 and cached[0] == digest:
-            found: dict[str, Any] = cached[1]
+            found: bytes = cached[1]
             return found
-    analysis = analyse(_load([episode.pk], now), now=now)
-    payload = trajectory_payload(analysis, str(episode.pk), audience=audience)
-    if shape is not None:
-        payload = shape(payload)
+        protocol = _recoveries_of(episode, fingerprint.protocol)
+    analysis = analyse(_load([episode.pk], now), now=now, protocol=protocol)
+    body = jsonbytes.dumps(trajectory_payload(analysis, str(episode.pk), audience=audience))
     if digest is not None:
-        _cache_set(key, (digest, payload))
-    return payload
+        _cache_set(key, (digest, body))
+    return body
+
+
+class ProtocolFrames:
+    """Expected recoveries (keyed as ``analyse`` wants them) with the frames the analytics read
+    from them: the bands, the milestone specs and the questionnaire thresholds, each built on first
+    use and handed out as copies (the analytics never see a shared frame)."""
+
+    BANDS_KEPT: Final = 8
+
+    def __init__(self, recoveries: dict[str, ExpectedRecovery]) -> None:
+        self.recoveries = recoveries
+        self._lock = threading.Lock()
+        self._specs: pd.DataFrame | None = None
+        self._thresholds: pd.DataFrame | None = None
+        self._bands: OrderedDict[int, pd.DataFrame] = OrderedDict()
+
+    def specs(self) -> pd.DataFrame:
+        with self._lock:
+            if self._specs is None:
+                self._specs = tr.milestone_specs_frame(self.recoveries)
+            return self._specs.copy()
+
+    def thresholds(self) -> pd.DataFrame:
+        with self._lock:
+            if self._thresholds is None:
+                self._thresholds = tr.thresholds_frame(self.recoveries)
+            return self._thresholds.copy()
+
+    def bands(self, last_day: int) -> pd.DataFrame:
+        with self._lock:
+            found = self._bands.get(last_day)
+            if found is None:
+                found = self._bands[last_day] = tr.bands_frame(self.recoveries, last_day)
+                while len(self._bands) > self.BANDS_KEPT:
+                    self._bands.popitem(last=False)
+            else:
+                self._bands.move_to_end(last_day)
+            return found.copy()
+
+
+#: Expected recoveries already built in this process, by clinic, procedure and the digest of the
+#: rows they are made of (``frames.Fingerprint.protocol``): another adoption, override or shipped
+#: version gives another key, so an entry is never stale. Least recently used out first.
+_RECOVERIES: OrderedDict[tuple[str, str, str], ProtocolFrames] = OrderedDict()
+RECOVERIES_KEPT: Final = 256
+_RECOVERIES_LOCK = threading.Lock()
+
+
+def _recoveries_of(episode: Episode, protocol_digest: str) -> ProtocolFrames:
+    """``_recoveries`` of one episode and their frames, from the process's cache when its protocol
+    rows have not changed: 3 queries, the protocol's parsing and its frames saved."""
+    entry = (str(episode.clinic_id), str(episode.procedure_id), protocol_digest)
+    with _RECOVERIES_LOCK:
+        found = _RECOVERIES.get(entry)
+        if found is not None:
+            _RECOVERIES.move_to_end(entry)
+            return found
+    from recovery.protocols.selectors import expected_recoveries
+
+    built = ProtocolFrames(
+        {
+            _protocol_key(episode.clinic_id, code): recovery
+            for code, recovery in expected_recoveries(
+                clinic_id=episode.clinic_id, procedure_codes=[episode.procedure_id]
+            ).items()
+        }
+    )
+    with _RECOVERIES_LOCK:
+        _RECOVERIES[entry] = built
+        while len(_RECOVERIES) > RECOVERIES_KEPT:
+            _RECOVERIES.popitem(last=False)
+    return built
 
 
 def trajectory_cache_key(episode_id: uuid.UUID, audience: Audience) -> str:
@@ -496,7 +659,7 @@ def _cache_get(key: str) -> Any:
         return None
 
 
-def _cache_set(key: str, entry: tuple[str, dict[str, Any]]) -> None:
+def _cache_set(key: str, entry: tuple[str, bytes]) -> None:
     from django.core.cache import cache
     from redis.exceptions import RedisError
 

@@ -113,7 +113,7 @@ def milestone_remove(*, episode: Episode, key: str, actor: User) -> bool:
 def trajectory_cache_forget(*, episode_id: uuid.UUID) -> None:
     """Drop the cached trajectories of an episode (both audiences) now, e.g. when its patient's data
     is erased. Never needed for correctness (a cached trajectory is only served for the very data it
-    was computed from, see ``selectors.trajectory_for``); it only keeps the copy from living out its
+    was computed from, see ``selectors.trajectory_json``); it only keeps the copy from living out its
     expiry. Idempotent. A cache that is down raises (the caller decides)."""
     from django.core.cache import cache
 
