@@ -30,7 +30,7 @@ from django.utils import timezone
 from recovery.notifications.models import NotificationConsent, PushSubscription
 from tests.conftest import World
 from tests.push_service import SUBJECT, Browser, PushService, b64url, configure_vapid_from_command
-from tests.pwa.browser import axe_check, browser, new_context, sign_in
+from tests.pwa.browser import axe_check, browser, new_context, sign_in, wait_for_service_worker
 from tests.pwa.support import needs_build
 
 pytestmark = needs_build
@@ -99,7 +99,7 @@ def _registration_id(cdp: Any, page: Any) -> str:
         ),
     )
     cdp.send("ServiceWorker.enable")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_for_service_worker(page)
     for _ in range(50):
         if found:
             return found[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,5 +85,12 @@ def axe_check(page: Any, screen: str) -> None:
     assert serious == [], f"{screen}: {serious}"
 
 
-def wait_for_service_worker(page: Any) -> None:
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller !== null")
+def wait_for_service_worker(page: Any, timeout_s: float = 30.0) -> None:
+    """Until a service worker controls the page. Polled with ``page.evaluate`` (run through the
+    DevTools protocol): ``wait_for_function`` polls with an ``eval`` inside the page, which the app's
+    Content Security Policy (no 'unsafe-eval') refuses whenever its first check is not already true."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate("() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller)"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no service worker controls {page.url} after {timeout_s:.0f} s")
+        page.wait_for_timeout(100)
