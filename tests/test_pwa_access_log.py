@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 from tests.conftest import World, client_for
 from tests.pwa.browser import TABLET, axe_check, browser, new_context, sign_in
-from tests.pwa.support import needs_build
+from tests.pwa.support import ARTIFACTS, needs_build
 
 pytestmark = needs_build
 __all__ = ["browser"]  # the module-scoped fixture
@@ -78,7 +80,13 @@ def test_care_team_sees_who_viewed_the_record_on_the_patient_detail(
     sign_in(page, live_server.url, world.surgeon.email, heading="Worklist")
     page.goto(f"{live_server.url}/app/clinic/episodes/{episode}/")
     card = page.locator("section", has=page.get_by_role("heading", level=2, name="Who viewed this record"))
-    card.get_by_test_id("episode-access-entry").filter(has_text="Sam Lee").wait_for()
+    try:
+        card.get_by_test_id("episode-access-entry").filter(has_text="Sam Lee").wait_for(timeout=30_000)
+    except PlaywrightTimeoutError:
+        # Keep what the screen showed for the next person to look at (a CI run once timed out here).
+        ARTIFACTS.joinpath("pwa").mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "pwa" / "clinician-access-log-timeout.png"), full_page=True)
+        raise AssertionError(f"the physio's read is not on the card: {card.all_inner_texts()}") from None
     lines = [entry.inner_text() for entry in card.get_by_test_id("episode-access-entry").all()]
     # The surgeon's own reads of this screen may already be listed above; the physio's read is there, in words.
     assert any("Sam Lee, physiotherapist, listed check-ins" in line for line in lines), lines
