@@ -30,7 +30,7 @@ from rest_framework.views import APIView
 
 from api.base import EpisodeScopedView, current_user
 from api.pagination import Pagination
-from api.params import query_uuid
+from api.params import query_bool, query_uuid
 from recovery.audit.models import AuditAction, AuditEvent
 from recovery.audit.selectors import access_log_for, audit_search, episode_access_log
 from recovery.episodes.access import Action, ClinicAction, can, can_in_clinic
@@ -237,6 +237,11 @@ class EpisodeAccessLogView(EpisodeScopedView):
         parameters=[
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
+            OpenApiParameter(
+                "exclude_self",
+                OpenApiTypes.BOOL,
+                description="true: leave out your own reads and changes (default false).",
+            ),
         ],
         responses={200: EpisodeAccessLogEntrySerializer(many=True)},
         summary="Who read or changed this episode's records (its care team)",
@@ -248,7 +253,10 @@ class EpisodeAccessLogView(EpisodeScopedView):
                 "clinic admins search /audit/."
             )
         paginator = Pagination()
-        page = paginator.paginate_queryset(episode_access_log(episode=self.episode), request, view=self)
+        excluding = self.user if query_bool(request, "exclude_self") else None
+        page = paginator.paginate_queryset(
+            episode_access_log(episode=self.episode, excluding=excluding), request, view=self
+        )
         return paginator.get_paginated_response(EpisodeAccessLogEntrySerializer(page, many=True).data)
 
 

@@ -39,3 +39,13 @@ def query_uuid(request: Request, name: str) -> UUID | None:
         return UUID(raw)
     except ValueError:
         raise exceptions.ValidationError({name: ["Must be a UUID."]}) from None
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    """``true`` or ``false``; absent or empty is None."""
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in ("true", "false"):
+        raise exceptions.ValidationError({name: ["Use true or false."]})
+    return raw == "true"

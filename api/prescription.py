@@ -39,6 +39,7 @@ from api.fields import (
     StrictUUIDField,
 )
 from api.pagination import Pagination
+from api.params import query_bool
 from recovery.core.errors import NotPermitted
 from recovery.episodes.access import Action, ClinicAction, can_in_clinic
 from recovery.episodes.models import Procedure
@@ -424,12 +425,7 @@ def _assignment_data(validated: Mapping[str, Any]) -> AssignmentData:
 
 
 def _active_param(request: Request) -> bool | None:
-    raw = request.query_params.get("active")
-    if raw is None or raw == "":
-        return None
-    if raw not in ("true", "false"):
-        raise exceptions.ValidationError({"active": ["Use true or false."]})
-    return raw == "true"
+    return query_bool(request, "active")
 
 
 class AssignmentListView(EpisodeScopedView):

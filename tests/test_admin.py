@@ -60,3 +60,20 @@ def test_check_ins_are_read_only_and_hidden_from_clinic_admins(world: World) -> 
 def test_nobody_deletes_accounts_in_the_admin(world: World) -> None:
     response = admin_client(world.clinic_admin).get(f"/admin/accounts/user/{world.patient.pk}/delete/")
     assert response.status_code == 403
+
+
+def test_an_erased_account_is_shown_but_never_changed_or_reactivated(world: World) -> None:
+    from recovery.privacy.services import patient_erase
+
+    patient_erase(patient_id=world.patient.pk)
+    client = admin_client(world.clinic_admin)
+    url = f"/admin/accounts/user/{world.patient.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    post = client.post(url, {"email": "back@river.example", "full_name": "Pat Doe", "is_active": "on"})
+    assert post.status_code == 403
+    world.patient.refresh_from_db()
+    assert not world.patient.is_active and world.patient.full_name != "Pat Doe"
+    # Another patient's account is still editable by the clinic admin.
+    assert b'name="_save"' in client.get(f"/admin/accounts/user/{world.surgeon.pk}/change/").content

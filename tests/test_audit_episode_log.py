@@ -104,6 +104,27 @@ def test_reading_the_log_is_itself_recorded_and_shown_next_time(world: World, cl
     ]
 
 
+def test_exclude_self_leaves_out_the_readers_own_views_only(world: World, clock: Any) -> None:
+    surgeon = client_for(world.surgeon)
+    assert surgeon.get(checkins_url(world.episode.id)).status_code == 200
+    clock.shift(timedelta(seconds=1))
+    assert client_for(world.physio).get(checkins_url(world.episode.id)).status_code == 200
+    clock.shift(timedelta(seconds=1))
+    others = surgeon.get(f"{log_url(world.episode.id)}?exclude_self=true").json()
+    assert [e["who"]["name"] for e in others["results"]] == [world.physio.full_name]
+    clock.shift(timedelta(seconds=1))
+    everyone = surgeon.get(f"{log_url(world.episode.id)}?exclude_self=false").json()
+    # Newest first: the surgeon's previous read of the log, the physio's read, the surgeon's own.
+    assert [e["who"]["name"] for e in everyone["results"]] == [
+        world.surgeon.full_name,
+        world.physio.full_name,
+        world.surgeon.full_name,
+    ]
+    bad = surgeon.get(f"{log_url(world.episode.id)}?exclude_self=yes")
+    assert bad.status_code == 400
+    assert "exclude_self" in bad.json()["errors"]
+
+
 @pytest.mark.parametrize("persona", ["patient", "clinic_admin"])
 def test_patient_and_clinic_admin_are_refused_with_403(world: World, persona: str) -> None:
     response = client_for(getattr(world, persona)).get(log_url(world.episode.id))

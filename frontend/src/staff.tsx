@@ -303,9 +303,10 @@ interface EpisodeAccessPage {
   results: EpisodeAccessEntry[];
 }
 
-/** "Who viewed this record" for the episode's care team (GET /episodes/{id}/access-log/): staff reads
- * and changes of this episode's records, newest first, in words ("Sam Lee, physiotherapist, listed
- * check-ins"), with "Show older" for the next page. Hidden for anyone the server refuses (403/404). */
+/** "Who viewed this record" for the episode's care team (GET /episodes/{id}/access-log/?exclude_self=true):
+ * other staff's reads and changes of this episode's records, newest first, in words ("Sam Lee,
+ * physiotherapist, listed check-ins"), with "Show older" for the next page. Hidden for anyone the
+ * server refuses (403/404). */
 export function EpisodeAccessCard(props: { episode: string }): preact.JSX.Element | null {
   const [entries, setEntries] = useState<EpisodeAccessEntry[] | null>(null);
   const [next, setNext] = useState<string | null>(null);
@@ -331,7 +332,9 @@ export function EpisodeAccessCard(props: { episode: string }): preact.JSX.Elemen
   useEffect(() => {
     setEntries(null);
     setHidden(false);
-    void load(`/api/v1/episodes/${props.episode}/access-log/?page_size=20`, false);
+    // The viewer's own reads are left out: each visit to this screen makes several, which would push
+    // everyone else's off the first page.
+    void load(`/api/v1/episodes/${props.episode}/access-log/?page_size=20&exclude_self=true`, false);
   }, [props.episode]);
 
   if (hidden) return null;

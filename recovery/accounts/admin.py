@@ -59,10 +59,20 @@ class ClinicAdmin(StaffAdmin):
         return actor_of(request).is_superuser
 
 
+def _erased(user: Any) -> bool:
+    """An account closed by ``recovery.privacy.services.patient_erase`` (its email is the erased one)."""
+    from recovery.privacy.services import erased_email
+
+    return isinstance(user, User) and user.email == erased_email(user.pk)
+
+
 class PatientProfileInline(admin.StackedInline[PatientProfile, User]):
     model = PatientProfile
     can_delete = False
     extra = 0
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return not _erased(obj) and super().has_change_permission(request, obj)
 
 
 @admin.register(User)
@@ -109,6 +119,10 @@ class UserAdmin(StaffAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return _is_clinic_admin(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An erased account stays closed: shown, never changed or reactivated (its data are gone).
+        return not _erased(obj) and super().has_change_permission(request, obj)
 
 
 @admin.register(ApiToken)

@@ -68,10 +68,15 @@ def access_log_for(*, patient: User) -> QuerySet[AuditEvent]:
     )
 
 
-def episode_access_log(*, episode: Episode) -> QuerySet[AuditEvent]:
+def episode_access_log(*, episode: Episode, excluding: User | None = None) -> QuerySet[AuditEvent]:
     """Staff reads and changes of ``episode``'s records that went through, newest first, with their
-    actors (one query per page). ``episode`` comes from the access policy (``Action.VIEW_ACCESS_LOG``):
-    the caller already decided that the user may see it. Refused attempts stay with the clinic's
-    admins, as in the patient's log; the events carry no network address or browser string here."""
+    actors (one query per page); ``excluding``: leave that person's own out (a clinician's own views
+    of the screen would push everyone else's off the first page). ``episode`` comes from the access
+    policy (``Action.VIEW_ACCESS_LOG``): the caller already decided that the user may see it. Refused
+    attempts stay with the clinic's admins, as in the patient's log; the events carry no network
+    address or browser string here."""
     touched = AuditRecord.objects.filter(event_id=OuterRef("pk"), episode_id=episode.pk)
-    return AuditEvent.objects.filter(Exists(touched), status_code__lt=400).select_related("actor")
+    events = AuditEvent.objects.filter(Exists(touched), status_code__lt=400)
+    if excluding is not None:
+        events = events.exclude(actor_id=excluding.pk)
+    return events.select_related("actor")
